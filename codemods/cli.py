@@ -1,0 +1,259 @@
+"""The ``refactor`` command line: parse, call, render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from codemods.context import Refusal
+from codemods.recipe import RecipeError, load_recipe
+from codemods.workspace import UndoError, Workspace, WorkspaceError
+
+app = typer.Typer(
+    help=(
+        "Carry out a written refactoring plan on a VLM training repository.\n\n"
+        "The plan is a recipe (the bundled one is 'Clean Up & Consolidate Training Configs'): "
+        "`status` shows which of its tasks are pending, `apply --dry-run` shows every change "
+        "as a diff plus a table of config behaviour changes, `apply` writes all files or none, "
+        "`undo` restores them, `check` guards against stale names in CI, and `verify` proves "
+        "the migrated code still trains."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+
+RootArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="Repository directory to migrate, or a single main file (then only that file is migrated).",
+        show_default=False,
+    ),
+]
+RecipeOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--recipe",
+        help="Recipe TOML describing the plan. Default: \\[tool.refactor] recipe in ROOT's pyproject.toml, "
+        "else the bundled plan.",
+        show_default=False,
+    ),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _recipe(root: Path, recipe: Path | None):
+    if not root.exists():
+        raise _fail(f"{root} does not exist")
+    try:
+        return load_recipe(recipe, root)
+    except RecipeError as error:
+        raise _fail(f"bad recipe: {error}") from None
+
+
+@app.command()
+def status(root: RootArgument, recipe: RecipeOption = None) -> None:
+    """Show the plan's tasks and whether each is pending, done or not applicable for ROOT.
+
+    States are detected from the code (would running the task change anything?), never from a marker file.
+    """
+    from codemods.migration import task_states
+    from codemods.render import task_table
+
+    plan = _recipe(root, recipe)
+    try:
+        states = task_states(root, plan)
+    except (WorkspaceError, Refusal) as error:
+        raise _fail(str(error)) from None
+    console.print(task_table(plan, states, str(root)))
+
+
+@app.command()
+def apply(
+    root: RootArgument,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show diffs and tables; write nothing.")] = False,
+    recipe: RecipeOption = None,
+    only: Annotated[
+        Optional[list[str]],
+        typer.Option("--only", help="Run only this task (number or codemod name); repeatable.", show_default=False),
+    ] = None,
+    allow_dirty: Annotated[
+        bool, typer.Option("--allow-dirty", help="Apply even if ROOT has uncommitted changes in git.")
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Exit 1 without writing if any config behaviour change is unintended."),
+    ] = False,
+    clear_stale_outputs: Annotated[
+        bool,
+        typer.Option("--clear-stale-outputs", help="Clear paired-notebook outputs that still show old names."),
+    ] = False,
+    diff: Annotated[bool, typer.Option("--diff/--no-diff", help="Print a unified diff per file.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list informational notes.")] = False,
+) -> None:
+    """Carry out the plan on ROOT: every change is computed in memory, then all files are written or none.
+
+    Exit codes: 0 success (or nothing to do), 1 --strict found unintended behaviour changes, 2 bad input
+    (missing ROOT, bad recipe, dirty git tree, or a task that refuses to run safely).
+    """
+    from codemods.migration import plan_migration
+    from codemods.render import render_migration
+    from codemods.workspace import commit
+
+    plan = _recipe(root, recipe)
+    try:
+        if not dry_run and not allow_dirty:
+            dirty = Workspace(root).is_dirty()
+            if dirty:
+                raise _fail(
+                    "ROOT has uncommitted changes (" + ", ".join(dirty[:5]) + ("…" if len(dirty) > 5 else "") + "); "
+                    "commit or stash them first, or pass --allow-dirty"
+                )
+        migration = plan_migration(root, plan, only, options={"clear_stale_outputs": clear_stale_outputs})
+    except RecipeError as error:
+        raise _fail(f"bad recipe: {error}") from None
+    except (Refusal, WorkspaceError) as error:
+        raise _fail(f"{error}\nnothing was written") from None
+
+    render_migration(console, migration, show_diff=diff, verbose=verbose)
+    if not migration.changes:
+        console.print("[green]Nothing to do:[/] every selected task is already done.")
+        raise typer.Exit(EXIT_OK)
+    unintended = migration.report.unintended_changes
+    if strict and unintended:
+        errors.print(
+            f"[bold red]--strict:[/] {len(unintended)} unintended behaviour change(s); nothing was written."
+        )
+        raise typer.Exit(EXIT_FINDINGS)
+    if dry_run:
+        console.print(f"[cyan]Dry run:[/] {len(migration.changes)} file(s) would change; nothing was written.")
+        raise typer.Exit(EXIT_OK)
+    try:
+        result = commit(migration.context.workspace)
+    except OSError as error:
+        raise _fail(f"writing failed and every file was restored: {error}") from None
+    console.print(
+        f"[green]Applied:[/] {len(result.changes)} file(s) written. Undo with: refactor undo {root}\n"
+        f"[dim]journal: {result.journal}[/]"
+    )
+
+
+@app.command()
+def undo(
+    root: RootArgument,
+    force: Annotated[bool, typer.Option("--force", help="Restore even files edited after the migration.")] = False,
+) -> None:
+    """Restore the files of the last `refactor apply` on ROOT to their exact previous bytes and modes."""
+    from codemods.workspace import undo as undo_migration
+
+    if not root.exists():
+        raise _fail(f"{root} does not exist")
+    try:
+        restored = undo_migration(root, force=force)
+    except (UndoError, WorkspaceError) as error:
+        raise _fail(str(error)) from None
+    for path in restored:
+        console.print(f"restored {path}")
+    console.print(f"[green]Undone:[/] {len(restored)} file(s) restored.")
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+
+
+@app.command()
+def check(
+    root: RootArgument,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="text (rich), json, github (workflow annotations) or sarif.")
+    ] = OutputFormat.text,
+    exclude: Annotated[
+        Optional[list[str]],
+        typer.Option("--exclude", help="Glob of paths to skip, on top of .gitignore; repeatable.", show_default=False),
+    ] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")] = None,
+    recipe: RecipeOption = None,
+) -> None:
+    """Fail when the recipe's old names appear outside the legacy and deprecated-alias sections.
+
+    Scans Python files and notebooks (code, markdown and stored outputs). Columns are 1-based and counted
+    in characters. A line ending in `# refactor: allow-stale` is allowed.
+    Exit codes: 0 clean, 1 stale names found, 2 error.
+    """
+    from codemods.check import CheckError, find_stale
+    from codemods.check_formats import render_github, render_json, render_sarif, render_text
+
+    plan = _recipe(root, recipe)
+    progress = output_format is OutputFormat.text and sys.stderr.isatty()
+    try:
+        result = find_stale(root, plan, exclude=exclude or (), jobs=jobs, progress=progress)
+    except CheckError as error:
+        raise _fail(str(error)) from None
+    if output_format is OutputFormat.text:
+        render_text(result, console)
+    else:
+        renderers = {
+            OutputFormat.json: render_json,
+            OutputFormat.github: render_github,
+            OutputFormat.sarif: lambda r: render_sarif(r, plan),
+        }
+        sys.stdout.write(renderers[output_format](result))
+        sys.stdout.write("\n")
+    raise typer.Exit(EXIT_FINDINGS if result.findings else EXIT_OK)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@app.command()
+def verify(
+    root: RootArgument,
+    smoke: Annotated[
+        bool, typer.Option("--smoke/--no-smoke", help="Also run a short LoRA training on the tiny Qwen2-VL kit.")
+    ] = True,
+    device: Annotated[Device, typer.Option("--device", help="Where the smoke run trains.")] = Device.auto,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps per variant in the smoke run.")] = 5,
+    report: Annotated[
+        Optional[Path], typer.Option("--report", help="Write the verification report as JSON here.", show_default=False)
+    ] = None,
+    recipe: RecipeOption = None,
+) -> None:
+    """Prove the migrated ROOT is sound: no stale names, files parse, and (with --smoke) it still trains.
+
+    Exit codes: 0 every check passed, 1 a check failed.
+    """
+    from codemods.verify import render_verification, run_verification
+
+    plan = _recipe(root, recipe)
+    outcome = run_verification(root, plan, smoke=smoke, device=device.value, steps=steps)
+    render_verification(outcome, console)
+    if report is not None:
+        report.write_text(outcome.to_json(), encoding="utf-8")
+    raise typer.Exit(EXIT_OK if outcome.passed else EXIT_FINDINGS)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,124 @@
+"""What a codemod is handed (the workspace and the recipe) and what it hands back (a report)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+
+import libcst as cst
+
+from codemods.recipe import Recipe
+from codemods.workspace import Workspace
+
+
+class Level(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Refusal(Exception):
+    """A codemod cannot carry out its task safely; nothing may be written."""
+
+    def __init__(self, task: str, message: str, path: str | None = None, line: int | None = None):
+        location = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
+        super().__init__(f"task {task}: {location}{message}")
+        self.task, self.message, self.path, self.line = task, message, path, line
+
+
+@dataclass(frozen=True)
+class Note:
+    task: str
+    level: Level
+    message: str
+    path: str | None = None
+    line: int | None = None
+
+
+class Impact(str, Enum):
+    INTENDED = "intended"
+    UNINTENDED = "unintended"
+    UNVERIFIABLE = "unverifiable"
+
+
+@dataclass(frozen=True)
+class BehaviourChange:
+    """One config field whose effective value differs after the migration."""
+
+    path: str
+    block: str
+    field: str
+    before: str
+    after: str
+    impact: Impact
+    reason: str = ""
+
+
+@dataclass
+class Report:
+    notes: list[Note] = field(default_factory=list)
+    behaviour_changes: list[BehaviourChange] = field(default_factory=list)
+    # (kind of occurrence) -> count, e.g. "class definition", "comment", "__all__ entry"
+    renames: Counter[str] = field(default_factory=Counter)
+    substring_renames: dict[str, str] = field(default_factory=dict)
+    blocks_replaced: int = 0
+    not_applicable: set[str] = field(default_factory=set)
+
+    def note(self, task: str, level: Level, message: str, path: str | None = None, line: int | None = None) -> None:
+        self.notes.append(Note(task, level, message, path, line))
+
+    def info(self, task: str, message: str, path: str | None = None, line: int | None = None) -> None:
+        self.note(task, Level.INFO, message, path, line)
+
+    def warn(self, task: str, message: str, path: str | None = None, line: int | None = None) -> None:
+        self.note(task, Level.WARNING, message, path, line)
+
+    @property
+    def unintended_changes(self) -> list[BehaviourChange]:
+        return [c for c in self.behaviour_changes if c.impact is not Impact.INTENDED]
+
+
+@dataclass
+class Context:
+    workspace: Workspace
+    recipe: Recipe
+    report: Report = field(default_factory=Report)
+    # Run-wide switches from the command line (e.g. "clear_stale_outputs").
+    options: dict[str, object] = field(default_factory=dict)
+    # Results one codemod computes for the whole run and others reuse (keyed by codemod).
+    memo: dict[str, object] = field(default_factory=dict, repr=False)
+    # Cache of parsed modules keyed by (path, source) so consecutive codemods share parses.
+    _parsed: dict[tuple[str, str], cst.Module] = field(default_factory=dict, repr=False)
+
+    @property
+    def main_file(self) -> str:
+        """The main notebook-script: the recipe's, or the single file ROOT names."""
+        return self.workspace.single_file or self.recipe.main_file
+
+    def relative_for(self, recipe_path: str) -> str:
+        """A recipe path ("main" or a relative path) as a workspace path."""
+        return self.main_file if recipe_path == "main" else self.recipe.resolve(recipe_path)
+
+    def parse(self, path: str) -> cst.Module:
+        source = self.workspace.read_text(path)
+        key = (path, source)
+        if key not in self._parsed:
+            try:
+                self._parsed[key] = cst.parse_module(source)
+            except cst.ParserSyntaxError as error:
+                raise Refusal("parse", f"cannot parse: {error.message}", path, error.raw_line) from None
+        return self._parsed[key]
+
+    def write_module(self, path: str, module: cst.Module) -> bool:
+        """Store a transformed module; True when its text changed."""
+        new_source = module.code
+        if new_source == self.workspace.read_text(path):
+            return False
+        self.workspace.write_text(path, new_source)
+        self._parsed[(path, new_source)] = module
+        return True
+
+    def not_applicable(self, task: str, reason: str) -> None:
+        self.report.not_applicable.add(task)
+        self.report.info(task, f"not applicable: {reason}")

@@ -1,0 +1,1 @@
+"""Bundled recipes (plans as data)."""

@@ -1,0 +1,343 @@
+"""The one place that reads and writes the user's files.
+
+Codemods never touch the disk: they read through a :class:`Workspace` and record
+their edits in its in-memory overlay. :func:`commit` writes every pending change
+or none (temporary files, atomic replace, rollback on any error) and leaves a
+journal that :func:`undo` uses to restore the exact previous bytes and modes.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+# Directories that never hold the user's own source, even outside git.
+_SKIPPED_DIRS = {
+    ".git", ".hg", ".svn", ".venv", "venv", "env", "__pycache__", "node_modules", "site-packages",
+    ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", ".refactor", "wandb",
+    ".ipynb_checkpoints",
+}
+JOURNAL_DIR_NAME = ".refactor"
+
+
+class WorkspaceError(RuntimeError):
+    """A file cannot be read or written as asked."""
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    before: bytes | None
+    after: bytes | None
+
+    @property
+    def kind(self) -> str:
+        if self.before is None:
+            return "created"
+        if self.after is None:
+            return "deleted"
+        return "modified"
+
+    def unified_diff(self) -> str:
+        before = _decode(self.before or b"").splitlines(keepends=True)
+        after = _decode(self.after or b"").splitlines(keepends=True)
+        old_name = f"a/{self.path}" if self.before is not None else "/dev/null"
+        new_name = f"b/{self.path}" if self.after is not None else "/dev/null"
+        lines = difflib.unified_diff(before, after, old_name, new_name)
+        return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=check)
+
+
+def git_toplevel(path: Path) -> Path | None:
+    directory = path if path.is_dir() else path.parent
+    try:
+        result = _git(directory, "rev-parse", "--show-toplevel", check=False)
+    except FileNotFoundError:
+        return None
+    return Path(result.stdout.strip()) if result.returncode == 0 else None
+
+
+class Workspace:
+    """A read view of ROOT (a directory or a single file) with pending edits held in memory."""
+
+    def __init__(self, root: Path):
+        root = Path(root).resolve()
+        if not root.exists():
+            raise WorkspaceError(f"{root} does not exist")
+        self.single_file: str | None = root.name if root.is_file() else None
+        self.directory = root.parent if root.is_file() else root
+        self.git_root = git_toplevel(self.directory)
+        self._overlay: dict[str, bytes | None] = {}
+        self._originals: dict[str, bytes | None] = {}
+
+    # ------------------------------------------------------------------ reading
+    def path(self, relative: str) -> Path:
+        return self.directory / PurePosixPath(relative)
+
+    def in_scope(self, relative: str) -> bool:
+        return self.single_file is None or relative == self.single_file
+
+    def exists(self, relative: str) -> bool:
+        if relative in self._overlay:
+            return self._overlay[relative] is not None
+        return self.in_scope(relative) and self.path(relative).is_file()
+
+    def read_bytes(self, relative: str) -> bytes:
+        if relative in self._overlay:
+            data = self._overlay[relative]
+            if data is None:
+                raise WorkspaceError(f"{relative} is deleted by an earlier step")
+            return data
+        return self._original(relative) or b""
+
+    def read_text(self, relative: str) -> str:
+        data = self.read_bytes(relative)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise WorkspaceError(f"{relative} is not UTF-8 ({error})") from None
+
+    def _original(self, relative: str) -> bytes | None:
+        if relative not in self._originals:
+            path = self.path(relative)
+            try:
+                self._originals[relative] = path.read_bytes() if path.is_file() else None
+            except OSError as error:
+                raise WorkspaceError(f"cannot read {relative}: {error.strerror}") from None
+        return self._originals[relative]
+
+    def files(self, suffixes: tuple[str, ...] = (".py",)) -> list[str]:
+        """Relative paths of the user's files with these suffixes, honouring .gitignore."""
+        if self.single_file is not None:
+            candidates = [self.single_file] if self.single_file.endswith(suffixes) else []
+        elif self.git_root is not None:
+            candidates = self._git_files()
+        else:
+            candidates = list(self._walk())
+        live = {p for p in candidates if p.endswith(suffixes) and self.exists(p)}
+        live |= {p for p, data in self._overlay.items() if data is not None and p.endswith(suffixes)}
+        return sorted(live)
+
+    def _git_files(self) -> list[str]:
+        result = _git(self.directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
+        paths = [p for p in result.stdout.split("\0") if p]
+        return [p for p in paths if not (set(PurePosixPath(p).parts[:-1]) & _SKIPPED_DIRS)]
+
+    def _walk(self) -> Iterator[str]:
+        for current, dirs, names in os.walk(self.directory):
+            dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not d.endswith(".egg-info"))
+            for name in names:
+                full = Path(current) / name
+                if not full.is_symlink():
+                    yield full.relative_to(self.directory).as_posix()
+
+    # ------------------------------------------------------------------ editing
+    def write_text(self, relative: str, text: str) -> None:
+        if not self.in_scope(relative):
+            raise WorkspaceError(f"{relative} is outside the migration scope ({self.single_file})")
+        data = text.encode("utf-8")
+        self._original(relative)
+        self._overlay[relative] = data
+
+    def delete(self, relative: str) -> None:
+        if not self.in_scope(relative):
+            raise WorkspaceError(f"{relative} is outside the migration scope ({self.single_file})")
+        self._original(relative)
+        self._overlay[relative] = None
+
+    def changes(self) -> list[FileChange]:
+        changed = []
+        for relative in sorted(self._overlay):
+            before, after = self._originals.get(relative), self._overlay[relative]
+            if before != after:
+                changed.append(FileChange(relative, before, after))
+        return changed
+
+    def fingerprint(self) -> str:
+        """A digest of pending changes, so callers can tell whether a step changed anything."""
+        digest = hashlib.sha256()
+        for change in self.changes():
+            digest.update(change.path.encode())
+            digest.update(hashlib.sha256(change.after or b"<deleted>").digest())
+        return digest.hexdigest()
+
+    # ------------------------------------------------------------------ git
+    def is_dirty(self) -> list[str]:
+        """Paths under ROOT with uncommitted changes (empty outside git)."""
+        if self.git_root is None:
+            return []
+        pathspec = self.single_file or "."
+        result = _git(self.directory, "status", "--porcelain", "--untracked-files=no", "--", pathspec)
+        return [line[3:] for line in result.stdout.splitlines() if line.strip()]
+
+    def tracked(self, relative: str) -> bool:
+        if self.git_root is None:
+            return False
+        result = _git(self.directory, "ls-files", "--error-unmatch", "--", relative, check=False)
+        return result.returncode == 0
+
+
+# ---------------------------------------------------------------------- journal
+def journal_directory(workspace: Workspace) -> Path:
+    """Inside .git/ when ROOT is in a git repository, else a dot-directory beside ROOT's files."""
+    if workspace.git_root is not None:
+        git_dir = _git(workspace.directory, "rev-parse", "--absolute-git-dir").stdout.strip()
+        return Path(git_dir) / "refactor" / "journal"
+    return workspace.directory / JOURNAL_DIR_NAME / "journal"
+
+
+def _index_entry(workspace: Workspace, relative: str) -> str | None:
+    if workspace.git_root is None:
+        return None
+    result = _git(workspace.directory, "ls-files", "-s", "--", relative, check=False)
+    line = result.stdout.strip()
+    return line or None
+
+
+@dataclass
+class CommitResult:
+    journal: Path
+    changes: list[FileChange]
+
+
+def commit(workspace: Workspace, label: str = "apply") -> CommitResult:
+    """Write all pending changes or none, and record how to undo them."""
+    changes = workspace.changes()
+    journal_dir = journal_directory(workspace)
+    journal_dir.mkdir(parents=True, exist_ok=True)
+    journal_path = journal_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{label}.json"
+    entries = []
+    for change in changes:
+        path = workspace.path(change.path)
+        entries.append(
+            {
+                "path": change.path,
+                "before": base64.b64encode(change.before).decode() if change.before is not None else None,
+                "after_sha256": hashlib.sha256(change.after).hexdigest() if change.after is not None else None,
+                "mode": (path.stat().st_mode & 0o7777) if change.before is not None else None,
+                "index": _index_entry(workspace, change.path),
+            }
+        )
+    record = {"version": 1, "directory": str(workspace.directory), "label": label, "complete": False, "files": entries}
+    journal_path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+    done: list[FileChange] = []
+    try:
+        staged = [(change, _stage(workspace.path(change.path), change.after)) for change in changes]
+        for change, temporary in staged:
+            target = workspace.path(change.path)
+            if change.after is None:
+                target.unlink()
+            else:
+                os.replace(temporary, target)
+            done.append(change)
+    except BaseException:
+        _rollback(workspace, done)
+        for _, temporary in locals().get("staged", []):
+            if temporary is not None and temporary.exists():
+                temporary.unlink()
+        journal_path.unlink(missing_ok=True)
+        raise
+    _stage_deletions_in_git(workspace, [c for c in changes if c.after is None])
+    record["complete"] = True
+    journal_path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return CommitResult(journal_path, changes)
+
+
+def _stage(target: Path, data: bytes | None) -> Path | None:
+    if data is None:
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".refactor-tmp", dir=target.parent)
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    mode = target.stat().st_mode & 0o7777 if target.exists() else 0o644
+    os.chmod(name, mode)
+    return Path(name)
+
+
+def _rollback(workspace: Workspace, done: list[FileChange]) -> None:
+    for change in reversed(done):
+        target = workspace.path(change.path)
+        if change.before is None:
+            target.unlink(missing_ok=True)
+        else:
+            target.write_bytes(change.before)
+
+
+def _stage_deletions_in_git(workspace: Workspace, deletions: list[FileChange]) -> None:
+    """`git rm` semantics: a tracked file the plan deletes is removed from the index too."""
+    for change in deletions:
+        if workspace.git_root is not None and _index_entry(workspace, change.path):
+            _git(workspace.directory, "rm", "--cached", "--quiet", "--", change.path, check=False)
+
+
+class UndoError(RuntimeError):
+    pass
+
+
+def latest_journal(root: Path) -> Path | None:
+    workspace = Workspace(root)
+    directory = journal_directory(workspace)
+    journals = sorted(p for p in directory.glob("*.json")) if directory.is_dir() else []
+    for journal in reversed(journals):
+        record = json.loads(journal.read_text(encoding="utf-8"))
+        if record.get("complete") and not record.get("undone"):
+            return journal
+    return None
+
+
+def undo(root: Path, force: bool = False) -> list[str]:
+    """Restore the files of the latest applied migration under ROOT to their exact previous bytes."""
+    journal = latest_journal(root)
+    if journal is None:
+        raise UndoError(f"nothing to undo under {root}: no applied migration is recorded")
+    workspace = Workspace(root)
+    record = json.loads(journal.read_text(encoding="utf-8"))
+    entries = record["files"]
+    edited_since = []
+    for entry in entries:
+        path = workspace.path(entry["path"])
+        current = path.read_bytes() if path.is_file() else None
+        current_sha = hashlib.sha256(current).hexdigest() if current is not None else None
+        if current_sha != entry["after_sha256"]:
+            edited_since.append(entry["path"])
+    if edited_since and not force:
+        raise UndoError(
+            "these files changed after the migration; undo would overwrite that work "
+            f"(pass --force to restore anyway): {', '.join(edited_since)}"
+        )
+    restored = []
+    for entry in entries:
+        path = workspace.path(entry["path"])
+        if entry["before"] is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(base64.b64decode(entry["before"]))
+            os.chmod(path, entry["mode"])
+        if entry.get("index"):
+            mode, sha, _stage_no, _ = entry["index"].split(maxsplit=3)
+            _git(workspace.directory, "update-index", "--add", "--cacheinfo", f"{mode},{sha},{entry['path']}")
+        restored.append(entry["path"])
+    record["undone"] = True
+    journal.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return restored
