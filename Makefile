@@ -4,19 +4,21 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench golden clean
 
 install: $(STAMP)
 
-# torch and torchvision are pinned first so pip takes the local CPU-capable builds
-# instead of resolving a multi-GB download through transformers' dependency tree.
+# torch and torchvision are pinned and installed first, so pip takes the builds the
+# machine already has instead of resolving a multi-GB download through transformers.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	touch $(STAMP)
 
+# The bundled target_repo never changes: status and --dry-run only read it.
 demo: install
+	$(BIN)/refactor status target_repo
 	$(BIN)/refactor apply target_repo --dry-run
 
 test: install
@@ -27,6 +29,14 @@ lint: install
 
 bench: install
 	$(BIN)/python -m codemods.bench
+
+# Regenerate the whole-repo golden tree (review the diff before committing it).
+golden: install
+	rm -rf tests/golden/migrated_target_repo
+	tmp=$$(mktemp -d) && cp -r target_repo $$tmp/repo && \
+	  find $$tmp/repo -name __pycache__ -prune -exec rm -rf {} + && git -C $$tmp/repo init -q && \
+	  $(BIN)/refactor apply $$tmp/repo --allow-dirty --no-diff && rm -rf $$tmp/repo/.git && \
+	  mkdir -p tests/golden && cp -r $$tmp/repo tests/golden/migrated_target_repo && rm -rf $$tmp
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 from codemods.context import Context, Refusal
-from codemods.recipe import Recipe, Task
+from codemods.recipe import Recipe, RecipeError, Task
 from codemods.workspace import FileChange, Workspace
 
 
@@ -36,7 +36,9 @@ class Migration:
 def load_codemod(name: str) -> ModuleType:
     try:
         module = importlib.import_module(f"codemods.commands.{name}")
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as error:
+        if error.name != f"codemods.commands.{name}":
+            raise
         raise Refusal("recipe", f"the recipe names codemod {name!r}, which does not exist") from None
     if not hasattr(module, "run") or not hasattr(module, "DESCRIPTION"):
         raise Refusal("recipe", f"codemods.commands.{name} has no run() or DESCRIPTION")
@@ -46,7 +48,10 @@ def load_codemod(name: str) -> ModuleType:
 def select_tasks(recipe: Recipe, only: list[str] | None) -> list[Task]:
     if not only:
         return list(recipe.tasks)
-    wanted = {recipe.task(task_id).id for task_id in only}
+    try:
+        wanted = {recipe.task(task_id).id for task_id in only}
+    except RecipeError as error:
+        raise Refusal("--only", str(error)) from None
     return [task for task in recipe.tasks if task.id in wanted]
 
 

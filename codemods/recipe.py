@@ -133,6 +133,8 @@ class ConfigBlock:
     variant: str
     overrides: dict[str, str]
     new_target: str | None = None
+    # The collator class (a new name) this variant trains with; used by `verify --smoke`.
+    collator: str | None = None
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,7 @@ def _config_blocks(data: dict[str, Any], function: ConfigFunction | None) -> tup
                 _require(raw, "variant", where),
                 overrides,
                 _check_identifier(new_target, where) if new_target else None,
+                _check_identifier(raw["collator"], where) if raw.get("collator") else None,
             )
         )
     if blocks and function is None:

@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import tempfile
 import time
@@ -85,6 +86,10 @@ class Workspace:
         self.git_root = git_toplevel(self.directory)
         self._overlay: dict[str, bytes | None] = {}
         self._originals: dict[str, bytes | None] = {}
+        # Filled by files(): symlinks left out (relative path -> where it points) and
+        # directories that could not be listed (relative path -> reason).
+        self.skipped_symlinks: dict[str, str] = {}
+        self.unlistable: dict[str, str] = {}
 
     # ------------------------------------------------------------------ reading
     def path(self, relative: str) -> Path:
@@ -123,29 +128,88 @@ class Workspace:
         return self._originals[relative]
 
     def files(self, suffixes: tuple[str, ...] = (".py",)) -> list[str]:
-        """Relative paths of the user's files with these suffixes, honouring .gitignore."""
+        """Relative paths of the user's files with these suffixes, honouring .gitignore.
+
+        Symbolic links are never followed: a linked file or directory is left out
+        (one inside ROOT is reached through its real path anyway) and recorded in
+        ``skipped_symlinks`` with its target.
+        """
         if self.single_file is not None:
             candidates = [self.single_file] if self.single_file.endswith(suffixes) else []
+            live = {p for p in candidates if self.exists(p)}
         elif self.git_root is not None:
-            candidates = self._git_files()
+            wanted = [p for p in self._git_files() if p.endswith(suffixes)]
+            live = set(self._regular_files(wanted))
         else:
-            candidates = list(self._walk())
-        live = {p for p in candidates if p.endswith(suffixes) and self.exists(p)}
-        live |= {p for p, data in self._overlay.items() if data is not None and p.endswith(suffixes)}
+            live = {p for p in self._walk() if p.endswith(suffixes)}
+        for relative, data in self._overlay.items():
+            if data is None:
+                live.discard(relative)
+            elif relative.endswith(suffixes):
+                live.add(relative)
         return sorted(live)
+
+    def _regular_files(self, relatives: list[str]) -> Iterator[str]:
+        """The paths that are regular files (not links, not deleted from the work tree)."""
+        directory_fd = None
+        if os.lstat in os.supports_dir_fd:  # resolving ROOT once, not once per file
+            try:
+                directory_fd = os.open(self.directory, os.O_RDONLY)
+            except OSError:
+                directory_fd = None
+        try:
+            for relative in relatives:
+                try:
+                    if directory_fd is not None:
+                        mode = os.lstat(relative, dir_fd=directory_fd).st_mode
+                    else:
+                        mode = os.lstat(os.path.join(self.directory, relative)).st_mode
+                except OSError:
+                    continue  # listed by git but deleted from the working tree
+                if stat.S_ISLNK(mode):
+                    self._note_symlink(relative, os.path.join(self.directory, relative))
+                elif stat.S_ISREG(mode):
+                    yield relative
+        finally:
+            if directory_fd is not None:
+                os.close(directory_fd)
+
+    def _note_symlink(self, relative: str, full: str) -> None:
+        target = os.path.realpath(full)
+        inside = os.path.commonpath([target, os.path.realpath(self.directory)]) == os.path.realpath(self.directory)
+        where = "inside ROOT, scanned through its real path" if inside else "outside ROOT, not followed"
+        self.skipped_symlinks[relative] = f"symlink to {target} ({where})"
 
     def _git_files(self) -> list[str]:
         result = _git(self.directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
-        paths = [p for p in result.stdout.split("\0") if p]
-        return [p for p in paths if not (set(PurePosixPath(p).parts[:-1]) & _SKIPPED_DIRS)]
+        paths = dict.fromkeys(p for p in result.stdout.split("\0") if p)  # a conflicted file is listed per stage
+        return [p for p in paths if not (set(p.split("/")[:-1]) & _SKIPPED_DIRS)]
 
     def _walk(self) -> Iterator[str]:
-        for current, dirs, names in os.walk(self.directory):
-            dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not d.endswith(".egg-info"))
-            for name in names:
-                full = Path(current) / name
-                if not full.is_symlink():
-                    yield full.relative_to(self.directory).as_posix()
+        """Regular files under the directory, without descending into skipped or linked directories."""
+        pending = [""]
+        while pending:
+            prefix = pending.pop()
+            try:
+                with os.scandir(os.path.join(self.directory, prefix) if prefix else self.directory) as entries:
+                    listed = sorted(entries, key=lambda entry: entry.name)
+            except OSError as error:
+                self.unlistable[prefix or "."] = error.strerror or str(error)
+                continue
+            subdirectories = []
+            for entry in listed:
+                relative = f"{prefix}/{entry.name}" if prefix else entry.name
+                try:
+                    if entry.is_symlink():
+                        self._note_symlink(relative, entry.path)
+                    elif entry.is_dir(follow_symlinks=False):
+                        if entry.name not in _SKIPPED_DIRS and not entry.name.endswith(".egg-info"):
+                            subdirectories.append(relative)
+                    elif entry.is_file(follow_symlinks=False):
+                        yield relative
+                except OSError:
+                    continue
+            pending.extend(reversed(subdirectories))
 
     # ------------------------------------------------------------------ editing
     def write_text(self, relative: str, text: str) -> None:

@@ -7,6 +7,7 @@
 #     provenance: []
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -100,7 +101,7 @@ print(f"trl          : {trl.__version__}")
 print(f"peft         : {peft.__version__}")
 
 # %% [markdown] id="Tq6Mb0Xs3FaC"
-### GPU check
+# ### GPU check
 #
 # The 4-bit 7B model needs ~6 GB, but activations for a ~1,500-token multimodal sequence without gradient checkpointing add up quickly. On a 40 GB A100 it fits with batch size 1; on anything smaller, stop here.
 
@@ -120,7 +121,7 @@ else:
     sys.exit(1)
 
 # %% [markdown] id="Jw1Ed5Rk8LoP"
-### Reproducibility and paths
+# ### Reproducibility and paths
 #
 # Everything is written under `./vlm_outputs/` (checkpoints, logs, W&B files). On the rented box this is a symlink to the big SSD; on Colab it is just a folder next to the notebook.
 
@@ -200,11 +201,11 @@ display(sample["image"].resize((sample["image"].width // 4, sample["image"].heig
 #
 # Three different box conventions meet in this notebook:
 #
-# | Where | Format | Range |
+# | Where | Format | Range |  
 # |---|---|---|
-# | dataset (`objects["bbox"]`) | `[y_min, x_min, y_max, x_max]` | 0–1 (normalized) |
-# | Qwen2-VL grounding tokens | `(x1,y1),(x2,y2)` | 0–1000 (integers) |
-# | matplotlib / PIL drawing | `(x1, y1, x2, y2)` | pixels |
+# | dataset (`objects["bbox"]`) | `[y_min, x_min, y_max, x_max]` | 0–1 (normalized) |  
+# | Qwen2-VL grounding tokens | `(x1,y1),(x2,y2)` | 0–1000 (integers) |  
+# | matplotlib / PIL drawing | `(x1, y1, x2, y2)` | pixels |  
 #
 # Qwen2-VL was pre-trained with boxes written as text between `<|box_start|>` and `<|box_end|>`, e.g. `<|object_ref_start|>nutrition table<|object_ref_end|><|box_start|>(120,80),(560,720)<|box_end|>`, where the coordinates are relative to the image scaled to 1000×1000. If we feed it boxes in that exact format we are speaking its language, and fine-tuning only has to teach it *where*, not *how*. Getting the y/x order wrong here silently produces garbage boxes that still parse fine – I lost half a day to that, hence the round-trip test below.
 
@@ -683,7 +684,7 @@ assert compute_iou(None, (0, 0, 1, 1)) == 0.0
 print("✅ compute_iou sanity checks passed")
 
 # %% [markdown] id="Lb3Yh8Uc2VsO"
-### Baseline on the test split
+# ### Baseline on the test split
 #
 # 50 test images, greedy decoding, ~3 minutes on an H100. These are the numbers to beat.  
 # (`NUM_EVAL_SAMPLES` is reused for every evaluation below so the comparison stays fair.)
@@ -1074,7 +1075,7 @@ print(f"Collator class: {type(collate_fn).__name__} (expected collate_fn_fixed_1
 # %% [markdown] id="Sr4Dx0Kb9UmC"
 # ### How many tokens are we actually training on?
 #
-# `analyze_token_distribution` runs the collator on a few samples and counts, per sample: total (non-pad) tokens, vision tokens, tokens with a real label, and how many of the labelled tokens belong to the assistant answer. This is the cell that made it obvious that with `collate_fn_fixed_1` the box itself is **less than 5 %** of the supervised tokens – the long system prompt is repeated in every sample and the model spends most of its capacity memorising it.
+# `analyze_token_distribution` runs the collator on a few samples and counts, per sample: total (non-pad) tokens, vision tokens, tokens with a real label, and how many of the labelled tokens belong to the assistant answer. This is the cell that made it obvious that with `collate_fn_fixed_1` the box itself is **less than a fifth** of the supervised tokens – the long system prompt is repeated in every sample and the model spends most of its capacity memorising it.
 
 # %% id="Bt6Mp0Jc8XwN"
 def analyze_token_distribution(collate_fn, dataset, num_samples=3):
@@ -1256,7 +1257,7 @@ plt.grid(alpha=0.3)
 plt.show()
 
 # %% [markdown] id="Ad9Rm4Ty1HcZ"
-### Reload the trained adapter
+# ### Reload the trained adapter
 #
 # Evaluating with the trainer’s in-memory model works too, but reloading from disk is the honest test: it proves the saved adapter + processor are complete and usable on their own.
 
@@ -1523,7 +1524,7 @@ print("✅ collate_fn_fixed_3 created (assistant-only labels)")
 # asserts that every sample keeps at least one answer token and that no vision
 # token is ever labelled. Run it after any change to the chat template:
 #   from src.data.collators import test_collate_fn_fixed_3
-#   test_collate_fn_fixed_3(train_dataset, processor, model, num_samples=4)
+#   test_collate_fn_fixed_3(processor, model, train_dataset, num_samples=4)
 # If test_collate_fn_fixed_3 fails with "0 answer tokens", check max_length first.
 # ----------------------------------------------------------------------------
 
@@ -1585,7 +1586,7 @@ Unchanged:
 """)
 
 # %% [markdown] id="Mg5Ko8Db3RwY"
-### 🧹 Free the GPU
+# ### 🧹 Free the GPU
 #
 # Run 1’s trainer still holds the model, the optimizer state and a CUDA cache of several GB. Delete everything that references the old model before loading a new one, otherwise the second 4-bit model plus activations does not fit.
 
@@ -1613,18 +1614,18 @@ processor = Qwen2VLProcessor.from_pretrained(model_id)
 print(f"✅ Clean base model reloaded ({torch.cuda.memory_allocated() / 1024**3:.2f} GB)")
 
 # %% [markdown] id="Vn4Qc1Ju7EyS"
-### SFTConfig for run 2
+# ### SFTConfig for run 2
 #
 # Copy of the run 1 config with a few deliberate changes:
 #
-# | setting | run 1 | run 2 |
+# | setting | run 1 | run 2 |  
 # |---|---|---|
-# | `output_dir` | `…-lora` | `…-lora-assistantonly` |
-# | `eval_steps` / `save_steps` | 50 / 300 | 100 / 100 |
-# | `run_name` | `qwen2vl-nutrition-detection` | `qwen2vl-7b-assistant-only` |
-# | `dataset_text_field` | `""` | `None` |
-# | `label_names` | – | `["labels"]` |
-# | `packing` | – | `False` |
+# | `output_dir` | `…-lora` | `…-lora-assistantonly` |  
+# | `eval_steps` / `save_steps` | 50 / 300 | 100 / 100 |  
+# | `run_name` | `qwen2vl-nutrition-detection` | `qwen2vl-7b-assistant-only` |  
+# | `dataset_text_field` | `""` | `None` |  
+# | `label_names` | – | `["labels"]` |  
+# | `packing` | – | `False` |  
 #
 # (`max_length`, `dataset_kwargs`, `push_to_hub` and `seed` are left at their defaults here – yes, this should be unified at some point.)
 
@@ -1737,7 +1738,7 @@ token_stats_v3 = analyze_token_distribution(collate_fn_v3, train_dataset)
 token_stats_v3_eval = analyze_token_distribution(collate_fn_v3, eval_dataset, num_samples=2)
 
 # %% [markdown] id="Fy6Lo1Ub4TcX"
-# With `collate_fn_fixed_3` the answer is 100 % of the trained tokens (by construction), about 27 tokens per sample instead of ~350. The loss values of run 2 are therefore **not comparable** with run 1: they are averaged over far fewer, much harder tokens. Only the IoU comparison at the end is meaningful.
+# With `collate_fn_fixed_3` the answer is 100 % of the trained tokens (by construction), about 27 tokens per sample instead of ~150. The loss values of run 2 are therefore **not comparable** with run 1: they are averaged over far fewer, much harder tokens. Only the IoU comparison at the end is meaningful.
 
 # %% id="Ep1Ij8Ko6SvD"
 trainer_v3 = SFTTrainer(
@@ -1760,7 +1761,7 @@ trainer_v3.model.print_trainable_parameters()
 # print(f"Callbacks: {[type(cb).__name__ for cb in trainer_v3.callback_handler.callbacks]}")
 
 # %% [markdown]
-### Train run 2
+# ### Train run 2
 #
 # ~1 h 45 min on one H100. Watch the first five batches: `collate_fn_fixed_3` prints its debug lines there.
 

@@ -6,8 +6,12 @@ real ``SFTTrainer``, and the config factories are checked against TRL 1.16 exact
 
 from __future__ import annotations
 
+import ast
+import bisect
+import builtins
 import importlib
 import math
+from pathlib import Path
 
 import pytest
 
@@ -431,3 +435,186 @@ def test_create_assistant_only_config_keywords_build_a_real_sftconfig(target_src
     assert args.label_names == ["labels"] and args.packing is False
     assert args.dataset_text_field is None
     assert args.run_name == "qwen2vl-7b-assistant-only"
+
+
+# ---------------------------------------------------------------------------
+# the collator classes of the main notebook-script
+# ---------------------------------------------------------------------------
+
+MAIN_FILE = "fine_tuning_vlm_for_object_detection_trl.py"
+MAIN_FILE_COLLATORS = ("collate_fn_fixed_1", "collate_fn_fixed_3", "collate_fn_fixed_fixed1")
+
+
+def _cell_starts(source: str) -> list[int]:
+    """1-based line numbers of the jupytext ``# %%`` cell markers."""
+    return [number for number, line in enumerate(source.splitlines(), 1) if line.startswith("# %%")]
+
+
+def _names_bound_inside(node: ast.AST) -> set[str]:
+    bound: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+            bound.add(sub.id)
+        elif isinstance(sub, ast.arg):
+            bound.add(sub.arg)
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(sub.name)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in sub.names)
+        elif isinstance(sub, ast.ExceptHandler) and sub.name:
+            bound.add(sub.name)
+    return bound
+
+
+def load_main_file_collators(path: Path) -> dict:
+    """Exec the collator classes of the main file in a fresh namespace.
+
+    Takes the module-level ``import``/``from ... import`` statements of the cells that define the
+    collator classes, the module-level literal constants the classes read (``IMAGE_PLACEHOLDER``
+    and the like), and the ``ClassDef`` nodes themselves -- nothing else of the notebook runs.
+    """
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source, filename=str(path))
+    starts = _cell_starts(source)
+
+    def cell_of(node: ast.stmt) -> int:
+        return bisect.bisect_right(starts, node.lineno)
+
+    classes = {
+        node.name: node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name in MAIN_FILE_COLLATORS
+    }
+    missing = sorted(set(MAIN_FILE_COLLATORS) - set(classes))
+    assert not missing, f"{MAIN_FILE} defines no module-level class {missing}"
+
+    class_cells = {cell_of(node) for node in classes.values()}
+    imports = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and cell_of(node) in class_cells
+    ]
+    imported = _names_bound_inside(ast.Module(body=imports, type_ignores=[]))
+
+    loaded: set[str] = set()
+    for node in classes.values():
+        loaded |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        loaded -= _names_bound_inside(node)
+    free = loaded - imported - set(dir(builtins)) - set(classes)
+
+    constants = {}
+    first_class_line = min(node.lineno for node in classes.values())
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in free
+            and node.lineno < first_class_line
+        ):
+            try:
+                ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            constants[node.targets[0].id] = node
+    unresolved = sorted(free - set(constants))
+    assert not unresolved, (
+        f"the collator classes of {MAIN_FILE} read names that neither their cells' imports nor "
+        f"module-level literal constants define: {unresolved}"
+    )
+
+    ordered_classes = sorted(classes.values(), key=lambda node: node.lineno)
+    module = ast.Module(body=[*imports, *constants.values(), *ordered_classes], type_ignores=[])
+    namespace: dict = {"__name__": "main_file_collators"}
+    exec(compile(module, str(path), "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def main_file_collators(target_repo_dir):
+    path = target_repo_dir / MAIN_FILE
+    assert path.is_file(), f"{MAIN_FILE} is missing from target_repo"
+    return load_main_file_collators(path)
+
+
+def test_main_file_collator_cells_are_self_contained(main_file_collators):
+    for name in MAIN_FILE_COLLATORS:
+        cls = main_file_collators[name]
+        assert isinstance(cls, type) and cls.__name__ == name
+        assert callable(cls.__call__)
+
+
+def test_main_file_collate_fn_fixed_1_masks_exactly_pad_and_vision_tokens(
+    main_file_collators, tiny_processor, tiny_model_factory, tiny_dataset
+):
+    collate_fn = main_file_collators["collate_fn_fixed_1"](tiny_processor, tiny_model_factory())
+    batch = mixed_length_batch(tiny_dataset, tiny_processor)
+    output = collate_fn(batch)
+    assert_masks_pad_and_vision_tokens(output, tiny_processor)
+
+
+def test_main_file_collate_fn_fixed_3_keeps_only_assistant_answers(
+    main_file_collators, tiny_processor, tiny_model_factory, tiny_dataset, capsys
+):
+    collate_fn = main_file_collators["collate_fn_fixed_3"](tiny_processor, tiny_model_factory())
+    batch = mixed_length_batch(tiny_dataset, tiny_processor, size=2) + [tiny_dataset[5]]
+    output = collate_fn(batch)
+    assert_assistant_only(output, tiny_processor, batch)
+
+    collate_fn.debug = True
+    collate_fn.max_debug = 1
+    collate_fn(batch)
+    assert capsys.readouterr().out.count("[collate_fn_fixed_3] Sample") == 1
+    assert collate_fn.debug_count == 1
+
+
+def test_main_file_collate_fn_fixed_fixed1_gives_bf16_pixels(
+    main_file_collators, tiny_processor, tiny_model_factory, tiny_dataset
+):
+    model = tiny_model_factory()
+    collate_fn = main_file_collators["collate_fn_fixed_fixed1"](tiny_processor, model)
+    batch = mixed_length_batch(tiny_dataset, tiny_processor)
+    output = collate_fn(batch)
+    assert output["pixel_values"].dtype == torch.bfloat16
+    assert_masks_pad_and_vision_tokens(output, tiny_processor)
+    reference = main_file_collators["collate_fn_fixed_1"](tiny_processor, model)(batch)
+    assert torch.equal(output["labels"], reference["labels"])
+
+
+@pytest.mark.training
+@pytest.mark.parametrize("collator_name", ["collate_fn_fixed_1", "collate_fn_fixed_3"])
+def test_main_file_collators_train_with_sfttrainer(
+    collator_name, main_file_collators, tiny_processor, tiny_model_factory, tiny_dataset, tmp_path
+):
+    model = tiny_model_factory(seed=0)
+    collate_fn = main_file_collators[collator_name](tiny_processor, model)
+    trainable, losses = lora_train(model, tiny_processor, tiny_dataset, collate_fn, tmp_path)
+    assert trainable > 0
+    assert len(losses) == 5 and all(math.isfinite(loss) for loss in losses)
+
+
+def test_main_file_loader_takes_only_the_collator_cells(tmp_path):
+    script = tmp_path / "notebook.py"
+    script.write_text(
+        "# %%\n"
+        "import json\n"
+        'IMAGE_PLACEHOLDER = "IMAGE_PLACEHOLDER"\n'
+        "unused = open('/nonexistent')\n"
+        "\n"
+        "# %%\n"
+        "import os.path\n"
+        "class collate_fn_fixed_1:\n"
+        "    def __call__(self, batch):\n"
+        "        return os.path.join(IMAGE_PLACEHOLDER, *batch)\n"
+        "\n"
+        "class collate_fn_fixed_3(collate_fn_fixed_1):\n"
+        "    pass\n"
+        "\n"
+        "class collate_fn_fixed_fixed1(collate_fn_fixed_1):\n"
+        "    pass\n"
+        "print('not executed')\n",
+        encoding="utf-8",
+    )
+    namespace = load_main_file_collators(script)
+    assert namespace["collate_fn_fixed_3"]()(["x"]) == "IMAGE_PLACEHOLDER/x"
+    assert "json" not in namespace and "unused" not in namespace

@@ -1,0 +1,533 @@
+"""The plan's config function (tasks 2, 3 and 6): its source text and what it builds.
+
+``render_config_function`` writes ``create_training_config()`` from
+``recipe.config_function`` byte for byte as the plan shows it, with the base
+directories rooted where the user's first literal ``output_dir`` lives
+(``find_output_root``). ``ConfigFactory`` models anything that builds the
+config -- the new function, an old factory ``def`` or an alias -- well enough
+to tell which fields a call would set, so the behaviour-change table can be
+computed without importing TRL. ``find_config_blocks`` locates the inline
+``SFTConfig(...)`` assignments the recipe names.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import keyword
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
+
+from codemods.context import Context, Level
+from codemods.recipe import ConfigBlock, ConfigFunction, Recipe
+
+OUTPUT_ROOT = "{output_root}"
+
+
+# ---------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class Unknown:
+    """A value known only as source text: not a literal, or computed at run time."""
+
+    source: str
+
+
+# SFTConfig's default for a field the recipe has no measurement for.
+UNRECORDED_DEFAULT = Unknown("<SFTConfig default>")
+
+
+def show(value: object) -> str:
+    """A value as Python source, strings double-quoted like the user's code."""
+    if isinstance(value, Unknown):
+        return value.source
+    if isinstance(value, str):
+        return string_literal(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(show(item) for item in value) + "]"
+    if isinstance(value, tuple):
+        inner = ", ".join(show(item) for item in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{show(k)}: {show(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def string_literal(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def same_value(before: object, after: object) -> bool:
+    """Equal as the config would see them (``2e-5 == 0.00002``, but ``1 != True``)."""
+    if isinstance(before, Unknown) or isinstance(after, Unknown):
+        return before == after
+    numbers = (int, float)
+    if isinstance(before, bool) or isinstance(after, bool):
+        return type(before) is type(after) and before == after
+    if isinstance(before, numbers) and isinstance(after, numbers):
+        return before == after
+    return type(before) is type(after) and before == after
+
+
+def literal_value(source: str, names: Mapping[str, object] | None = None) -> object:
+    """The value of a literal (or of a known name); anything else stays ``Unknown``."""
+    text = source.strip()
+    if names is not None and _is_name(text) and text in names:
+        return names[text]
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return Unknown(text)
+
+
+def _is_name(text: str) -> bool:
+    """An identifier that is not a keyword (``True``/``None`` are literals, not names)."""
+    return text.isidentifier() and not keyword.iskeyword(text)
+
+
+def _referenced_names(source: str) -> set[str]:
+    return {node.id for node in ast.walk(ast.parse(source.strip(), mode="eval")) if isinstance(node, ast.Name)}
+
+
+def evaluate_trusted(source: str, namespace: Mapping[str, object]) -> object:
+    """Evaluate recipe source (never user code) with no builtins; unknown inputs give ``Unknown``."""
+    text = source.strip()
+    if _is_name(text):
+        return namespace.get(text, Unknown(text))
+    names = _referenced_names(text)
+    if any(name not in namespace or isinstance(namespace[name], Unknown) for name in names):
+        return Unknown(text)
+    try:
+        return eval(compile(text, "<recipe>", "eval"), {"__builtins__": {}}, dict(namespace))  # noqa: S307
+    except Exception:  # noqa: BLE001 - a recipe value we cannot compute is reported as unknown
+        return Unknown(text)
+
+
+# ---------------------------------------------------------------------- factories
+REQUIRED = Unknown("<required>")
+
+
+@dataclass(frozen=True)
+class ConfigFactory:
+    """Something that builds the config from keyword arguments.
+
+    ``fields`` maps each config field to the source of its value, evaluated in
+    a namespace of constants, parameters (defaults overridden by the call) and
+    locals. ``extra_fields`` models a deprecated alias, which sets keywords it
+    does not take as parameters directly on the result.
+    """
+
+    name: str
+    parameters: tuple[tuple[str, object], ...]
+    fields: tuple[tuple[str, str], ...]
+    locals: tuple[tuple[str, object], ...] = ()
+    constants: Mapping[str, object] = field(default_factory=dict)
+    trusted: bool = False
+    extra_fields: bool = False
+    derived: frozenset[str] = frozenset()
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.parameters)
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.fields)
+
+    @property
+    def passthrough(self) -> frozenset[str]:
+        """Parameters handed unchanged to the config field of the same name."""
+        names = set(self.parameter_names)
+        return frozenset(name for name, source in self.fields if source.strip() == name and name in names)
+
+    def default(self, parameter: str) -> object:
+        return dict(self.parameters).get(parameter, REQUIRED)
+
+    def build(self, kwargs: Mapping[str, object]) -> dict[str, object]:
+        """The fields this factory sets for a call with ``kwargs`` (values or ``Unknown``)."""
+        namespace: dict[str, object] = dict(self.constants)
+        for name, default in self.parameters:
+            namespace[name] = kwargs.get(name, Unknown(name) if default is REQUIRED else default)
+        namespace.update(self.locals)
+        result = {}
+        for name, source in self.fields:
+            if self.trusted:
+                result[name] = evaluate_trusted(source, namespace)
+            else:
+                result[name] = literal_value(source, namespace)
+        if self.extra_fields:
+            result.update({k: v for k, v in kwargs.items() if k not in self.parameter_names})
+        return result
+
+
+def local_values(function: ConfigFunction, output_root: str) -> tuple[tuple[str, str], ...]:
+    return tuple((local.name, local.value.replace(OUTPUT_ROOT, output_root)) for local in function.locals)
+
+
+def recipe_factory(function: ConfigFunction, output_root: str) -> ConfigFactory:
+    """The new function as the plan writes it."""
+    parameters = tuple(
+        (p.name, REQUIRED if p.default is None else evaluate_trusted(p.default, {})) for p in function.parameters
+    )
+    return ConfigFactory(
+        name=function.name,
+        parameters=parameters,
+        fields=tuple((f.name, f.value) for f in function.fields),
+        locals=local_values(function, output_root),
+        trusted=True,
+        derived=frozenset(f.name for f in function.fields if f.derived),
+    )
+
+
+def alias_factory(
+    function: ConfigFunction,
+    output_root: str,
+    old_name: str,
+    variant: str,
+    defaults: Mapping[str, object] | None = None,
+) -> ConfigFactory:
+    """A deprecated alias: the new function for one variant (with the old factory's own
+    defaults for its parameters); keywords it does not take set fields directly."""
+    base = recipe_factory(function, output_root)
+    defaults = defaults or {}
+    parameters = tuple(
+        (name, defaults.get(name, default)) for name, default in base.parameters if name != function.parameters[0].name
+    )
+    locals_ = (*base.locals, (function.parameters[0].name, variant))
+    return ConfigFactory(old_name, parameters, base.fields, locals_, trusted=True, extra_fields=True)
+
+
+def module_constants(module: cst.Module) -> dict[str, object]:
+    """Module-level ``NAME = <literal>`` assignments made exactly once."""
+    values: dict[str, object] = {}
+    seen: set[str] = set()
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                target, value = small.targets[0].target, small.value
+            elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                target, value = small.target, small.value
+            else:
+                continue
+            if isinstance(target, cst.Name):
+                if target.value in seen:
+                    values.pop(target.value, None)
+                    continue
+                seen.add(target.value)
+                literal = literal_value(module.code_for_node(value))
+                if not isinstance(literal, Unknown):
+                    values[target.value] = literal
+    return values
+
+
+def returned_call(function: cst.FunctionDef) -> cst.Call | None:
+    """The call in the function's top-level ``return CALL(...)``."""
+    body = function.body.body if isinstance(function.body, cst.IndentedBlock) else ()
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Return) and isinstance(small.value, cst.Call):
+                    return small.value
+    return None
+
+
+def factory_from_def(
+    function: cst.FunctionDef, module: cst.Module, constants: Mapping[str, object]
+) -> ConfigFactory | None:
+    """An old factory ``def NAME(params...) -> SFTConfig: return SFTConfig(...)`` as a model."""
+    call = returned_call(function)
+    if call is None:
+        return None
+    parameters = []
+    for param in (*function.params.posonly_params, *function.params.params, *function.params.kwonly_params):
+        default = REQUIRED if param.default is None else literal_value(module.code_for_node(param.default), constants)
+        parameters.append((param.name.value, default))
+    fields = tuple(
+        (arg.keyword.value, module.code_for_node(arg.value)) for arg in call.args if arg.keyword is not None
+    )
+    return ConfigFactory(function.name.value, tuple(parameters), fields, constants=dict(constants))
+
+
+# ---------------------------------------------------------------------- rendering
+def _signature_lines(function: ConfigFunction) -> list[str]:
+    lines = [f"def {function.name}("]
+    for index, section in enumerate(function.parameter_sections):
+        if index:
+            lines.append("")
+        if section.comment:
+            lines.append(f"    # {section.comment}")
+        for param in section.parameters:
+            text = f"    {param.name}: {param.annotation}"
+            if param.default is not None:
+                text += f" = {param.default}"
+            text += ","
+            if param.comment:
+                text += f"  # {param.comment}"
+            lines.append(text)
+    lines.append(f") -> {function.return_annotation}:")
+    return lines
+
+
+def _docstring_lines(docstring: str) -> list[str]:
+    if not docstring.strip():
+        return []
+    body = [f"    {line}" if line.strip() else "" for line in docstring.strip("\n").split("\n")]
+    return ['    """', *body, '    """']
+
+
+def _return_lines(function: ConfigFunction) -> list[str]:
+    lines = [f"    return {function.config_class_name}("]
+    for index, section in enumerate(function.field_sections):
+        if index:
+            lines.append("")
+        if section.comment:
+            lines.append(f"        # {section.comment}")
+        for config_field in section.fields:
+            text = f"        {config_field.name}={config_field.value},"
+            if config_field.comment:
+                text += f"  # {config_field.comment}"
+            lines.append(text)
+    lines.append("    )")
+    return lines
+
+
+def render_config_function(function: ConfigFunction, output_root: str) -> str:
+    """The function's source, newline-terminated, with ``{output_root}`` filled in."""
+    lines = [*_signature_lines(function), *_docstring_lines(function.docstring)]
+    for name, value in local_values(function, output_root):
+        lines.append(f"    {name} = {string_literal(value)}")
+    if function.locals:
+        lines.append("")
+    lines.extend(_return_lines(function))
+    return "\n".join(lines) + "\n"
+
+
+def config_function_statement(
+    function: ConfigFunction, output_root: str, module: cst.Module | None = None
+) -> cst.FunctionDef:
+    config = module.config_for_parsing if module is not None else cst.PartialParserConfig()
+    statement = cst.parse_statement(render_config_function(function, output_root), config=config)
+    assert isinstance(statement, cst.FunctionDef)
+    return statement
+
+
+# ---------------------------------------------------------------------- finding blocks
+def is_config_class(qualified_name: str, function: ConfigFunction) -> bool:
+    """``trl.SFTConfig`` and re-export paths such as ``trl.trainer.sft_config.SFTConfig``."""
+    if qualified_name == function.config_class:
+        return True
+    package = function.config_class_module.split(".")[0]
+    return qualified_name.startswith(package + ".") and qualified_name.endswith("." + function.config_class_name)
+
+
+@dataclass(frozen=True)
+class BlockMatch:
+    """A module-level ``TARGET = SFTConfig(...)`` statement."""
+
+    index: int
+    statement: cst.SimpleStatementLine
+    target: str
+    call: cst.Call
+    line: int
+    spec: ConfigBlock | None
+
+
+@dataclass(frozen=True)
+class ConfigBlocks:
+    matched: tuple[BlockMatch, ...]
+    unmatched: tuple[BlockMatch, ...]
+    # Lines of other config-class calls (not a module-level assignment, not in the function).
+    stray_lines: tuple[int, ...]
+
+
+class _ConfigCalls(cst.CSTVisitor):
+    """Every call that resolves to the config class, with its line and enclosing function."""
+
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
+
+    def __init__(self, function: ConfigFunction):
+        super().__init__()
+        self.function = function
+        self.calls: dict[cst.Call, int] = {}
+        self.inside_config_function: set[cst.Call] = set()
+        self._function_depth = 0
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if node.name.value == self.function.name:
+            self._function_depth += 1
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        if original_node.name.value == self.function.name:
+            self._function_depth -= 1
+
+    def visit_Call(self, node: cst.Call) -> None:
+        names = self.get_metadata(QualifiedNameProvider, node, set())
+        if any(is_config_class(q.name, self.function) for q in names):
+            self.calls[node] = self.get_metadata(PositionProvider, node).start.line
+            if self._function_depth:
+                self.inside_config_function.add(node)
+
+
+def assignment_parts(stmt: cst.BaseStatement) -> tuple[str, cst.BaseExpression] | None:
+    """``(target name, value)`` of a one-target module-level assignment statement."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+        return small.targets[0].target.value, small.value
+    if isinstance(small, cst.AnnAssign) and small.value is not None and isinstance(small.target, cst.Name):
+        return small.target.value, small.value
+    return None
+
+
+def block_spec(recipe: Recipe, target: str) -> ConfigBlock | None:
+    for spec in recipe.config_blocks:
+        if target in {spec.target, spec.new_target}:
+            return spec
+    return None
+
+
+def find_config_blocks(module: cst.Module, recipe: Recipe) -> ConfigBlocks:
+    """The inline config blocks of a module; ``module`` must not be mutated meanwhile."""
+    function = recipe.config_function
+    assert function is not None
+    finder = _ConfigCalls(function)
+    MetadataWrapper(module, unsafe_skip_copy=True).visit(finder)
+    matched, unmatched, at_top = [], [], set()
+    for index, stmt in enumerate(module.body):
+        parts = assignment_parts(stmt)
+        if parts is None or not isinstance(parts[1], cst.Call) or parts[1] not in finder.calls:
+            continue
+        target, call = parts
+        at_top.add(call)
+        match = BlockMatch(index, stmt, target, call, finder.calls[call], block_spec(recipe, target))
+        (matched if match.spec else unmatched).append(match)
+    stray = sorted(
+        line
+        for call, line in finder.calls.items()
+        if call not in at_top and call not in finder.inside_config_function
+    )
+    return ConfigBlocks(tuple(matched), tuple(unmatched), tuple(stray))
+
+
+def module_function(module: cst.Module, name: str) -> cst.FunctionDef | None:
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+            return stmt
+    return None
+
+
+# ---------------------------------------------------------------------- output root
+def _keyword_value(call: cst.Call, name: str, module: cst.Module, names: Mapping[str, object]) -> object:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return literal_value(module.code_for_node(arg.value), names)
+    return None
+
+
+def _root_of(path: object) -> str | None:
+    if not isinstance(path, str) or not path:
+        return None
+    root = posixpath.dirname(path.rstrip("/"))
+    return root or "."
+
+
+def _root_from_function(function: ConfigFunction, definition: cst.FunctionDef, module: cst.Module) -> str | None:
+    """Read the root back from an already rendered function's locals (``base_output_dir = ".../name"``)."""
+    assigned: dict[str, object] = {}
+    for stmt in definition.body.body if isinstance(definition.body, cst.IndentedBlock) else ():
+        parts = assignment_parts(stmt)
+        if parts:
+            assigned[parts[0]] = literal_value(module.code_for_node(parts[1]))
+    for local in function.locals:
+        if not local.value.startswith(OUTPUT_ROOT):
+            continue
+        suffix = local.value[len(OUTPUT_ROOT):]
+        value = assigned.get(local.name)
+        if isinstance(value, str) and value.endswith(suffix):
+            return value[: len(value) - len(suffix)] or "."
+    return None
+
+
+def _root_from_main_file(context: Context) -> str | None:
+    path, function = context.main_file, context.recipe.config_function
+    if function is None or not context.workspace.exists(path):
+        return None
+    module = context.parse(path)
+    existing = module_function(module, function.name)
+    if existing is not None:
+        root = _root_from_function(function, existing, module)
+        if root:
+            return root
+    constants = module_constants(module)
+    for block in find_config_blocks(module, context.recipe).matched:
+        root = _root_of(_keyword_value(block.call, "output_dir", module, constants))
+        if root:
+            return root
+    return None
+
+
+def _root_from_config_module(context: Context) -> str | None:
+    spec, function = context.recipe.config_module, context.recipe.config_function
+    if spec is None or function is None or not context.workspace.exists(spec.path):
+        return None
+    module = context.parse(spec.path)
+    existing = module_function(module, function.name)
+    if existing is not None:
+        root = _root_from_function(function, existing, module)
+        if root:
+            return root
+    constants = module_constants(module)
+    for deprecated in spec.deprecated:
+        definition = module_function(module, deprecated.old)
+        if definition is None:
+            continue
+        for param in definition.params.params:
+            if param.name.value == "output_dir" and param.default is not None:
+                root = _root_of(literal_value(module.code_for_node(param.default), constants))
+                if root:
+                    return root
+    return None
+
+
+def find_output_root(context: Context, task_id: str) -> str:
+    """Where the plan's base directories go: the user's own output location, never a recipe path."""
+    root = _root_from_main_file(context) or _root_from_config_module(context)
+    if root:
+        return root
+    function = context.recipe.config_function
+    assert function is not None
+    default = function.output_root_default.rstrip("/") or "."
+    warn_once(
+        context,
+        task_id,
+        f"no literal output_dir found to place {function.name}()'s output directories; using {default!r}",
+    )
+    return default
+
+
+# ---------------------------------------------------------------------- notes
+def warn_once(context: Context, task_id: str, message: str, path: str | None = None) -> None:
+    """A warning that several tasks may raise is reported once per run."""
+    if any(note.level is Level.WARNING and note.message == message for note in context.report.notes):
+        return
+    context.report.warn(task_id, message, path)
+
+
+def report_stack_notes(context: Context, task_id: str, path: str) -> None:
+    """Tell the user which of the plan's field values their installed stack rejects."""
+    function = context.recipe.config_function
+    assert function is not None
+    values = {f.name: f.value for f in function.fields}
+    for name, note in function.stack_notes.items():
+        shown = f"{name}={values[name]}" if name in values else name
+        warn_once(context, task_id, f"{function.name}() sets {shown}: {note}", path)
+
+
+def names_in(items: Iterable[str]) -> str:
+    return ", ".join(items)

@@ -1,0 +1,420 @@
+"""`refactor verify`: stale names, parsing, package imports and the smoke training on the tiny kit."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from codemods.recipe import load_recipe
+from codemods.smoke import (
+    Adaptation,
+    build_spec,
+    expected_run_name,
+    load_main_definitions,
+    make_config_adapter,
+)
+from codemods.verify import IMPORTS, PARSE, SMOKE, STALE, check_files_parse, check_smoke, run_verification
+
+TARGET_REPO = Path(__file__).resolve().parent.parent / "target_repo"
+MAIN_FILE = "fine_tuning_vlm_for_object_detection_trl.py"
+
+# The three class renames of the plan, applied textually to build a hand-made migrated fixture.
+CLASS_RENAMES = {
+    "collate_fn_fixed_fixed1": "FlashAttentionPatchCollator",
+    "collate_fn_fixed_1": "AllTokensCollator",
+    "collate_fn_fixed_3": "AssistantOnlyCollator",
+}
+
+# The plan's create_training_config (Task 2), with the output root made relative.
+PLAN_CONFIG_FUNCTION = '''
+def create_training_config(
+    # === VARIANT NAME (used for output dir and W&B run name) ===
+    variant: str,  # e.g., "v1-all-tokens", "v2-assistant-only", "v3-encoder-only"
+
+    # === HYPERPARAMETERS (with sensible defaults) ===
+    num_train_epochs: int = 3,
+    per_device_train_batch_size: int = 1,
+    per_device_eval_batch_size: int = 1,
+    gradient_accumulation_steps: int = 8,
+    learning_rate: float = 2e-5,
+    warmup_steps: int = 100,
+
+    # === EVAL/SAVE FREQUENCY ===
+    eval_steps: int = 50,
+    save_steps: int = 300,
+
+    # === SEQUENCE SETTINGS ===
+    max_length: int = 2048,
+
+    # === ADVANCED (rarely changed) ===
+    lr_scheduler_type: str = "cosine",
+    weight_decay: float = 0.01,
+    max_grad_norm: float = 1.0,
+    seed: int = 42,
+) -> SFTConfig:
+    """
+    Create SFT training configuration for any training variant.
+
+    Args:
+        variant: Name like "v1-all-tokens", "v2-assistant-only", etc.
+                 Used for output_dir suffix and W&B run_name.
+
+    Supports: v1 (all tokens), v2 (assistant-only), v3 (encoder-only), v4 (LLM-only)
+    """
+    base_output_dir = "./vlm_outputs/qwen2vl-nutrition-detection"
+    base_logging_dir = "./vlm_outputs/logs"
+
+    return SFTConfig(
+        # Output and logging - use variant name for paths
+        output_dir=f"{base_output_dir}-{variant}",
+        logging_dir=f"{base_logging_dir}-{variant}",
+        logging_steps=10,
+
+        # Training hyperparameters
+        num_train_epochs=num_train_epochs,
+        per_device_train_batch_size=per_device_train_batch_size,
+        per_device_eval_batch_size=per_device_eval_batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        gradient_checkpointing=False,  # DISABLED - causes issues with QLoRA
+
+        # Learning rate and optimization
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps,
+        lr_scheduler_type=lr_scheduler_type,
+        optim="adamw_torch",
+        adam_beta2=0.999,
+        weight_decay=weight_decay,
+        max_grad_norm=max_grad_norm,
+
+        # Mixed precision and performance
+        bf16=True,
+        tf32=True,
+        dataloader_num_workers=0,
+
+        # Evaluation and saving
+        eval_strategy="steps",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=3,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+
+        # Other settings
+        remove_unused_columns=False,
+        push_to_hub=False,
+        report_to="wandb",
+        run_name=f"qwen2vl-{variant}",
+        seed=seed,
+
+        # TRL specific - CONSISTENT for all variants
+        dataset_text_field="",
+        max_length=max_length,
+        dataset_kwargs={"skip_prepare_dataset": True},
+    )
+'''
+
+MIGRATED_CONFIG_MODULE = (
+    '"""Training configuration for Qwen2-VL nutrition table detection."""\n\n'
+    "from trl import SFTConfig\n\n" + PLAN_CONFIG_FUNCTION
+)
+
+MIGRATED_TRAINING_INIT = '''"""Training configuration helpers."""
+
+from src.training.config import create_training_config
+
+__all__ = ["create_training_config"]
+'''
+
+MIGRATED_DATA_INIT = '''"""Dataset formatting and data collators."""
+
+from src.data.collators import AllTokensCollator, AssistantOnlyCollator, FlashAttentionPatchCollator
+
+__all__ = ["AllTokensCollator", "AssistantOnlyCollator", "FlashAttentionPatchCollator"]
+'''
+
+
+def rename_classes(text: str) -> str:
+    for old, new in CLASS_RENAMES.items():
+        text = text.replace(old, new)
+    return text
+
+
+def build_migrated_fixture(destination: Path) -> Path:
+    """A hand-made migrated repository: target_repo/src with the plan's config function and renames."""
+    shutil.copytree(TARGET_REPO / "src", destination / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in (destination / "src").rglob("*.py"):
+        path.write_text(rename_classes(path.read_text(encoding="utf-8")), encoding="utf-8")
+    (destination / "src/training/config.py").write_text(MIGRATED_CONFIG_MODULE, encoding="utf-8")
+    (destination / "src/training/__init__.py").write_text(MIGRATED_TRAINING_INIT, encoding="utf-8")
+    (destination / "src/data/__init__.py").write_text(MIGRATED_DATA_INIT, encoding="utf-8")
+    return destination
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    return load_recipe()
+
+
+@pytest.fixture(scope="module")
+def migrated_repo(tmp_path_factory) -> Path:
+    return build_migrated_fixture(tmp_path_factory.mktemp("migrated"))
+
+
+def _no_traceback(text: str) -> None:
+    assert "Traceback (most recent call last)" not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# fast pieces: recipe data, the adapter, the main-file loader
+# ---------------------------------------------------------------------------------------------
+
+
+def test_recipe_maps_each_variant_to_a_collator_and_a_run_name(recipe):
+    assert [(b.variant, b.collator) for b in recipe.config_blocks] == [
+        ("v1-all-tokens", "AllTokensCollator"),
+        ("v2-assistant-only", "AssistantOnlyCollator"),
+    ]
+    assert expected_run_name(recipe, "v1-all-tokens") == "qwen2vl-v1-all-tokens"
+    assert expected_run_name(recipe, "v2-assistant-only") == "qwen2vl-v2-assistant-only"
+
+
+def test_spec_prefers_the_src_package_and_falls_back_to_the_main_file(recipe, migrated_repo, tmp_path):
+    spec = build_spec(migrated_repo, recipe, "cpu", 2)
+    assert (spec.config_source.kind, spec.config_source.module) == ("module", "src.training.config")
+    assert (spec.collator_source.kind, spec.collator_source.module) == ("module", "src.data.collators")
+    main = tmp_path / "notebook.py"
+    main.write_text("x = 1\n", encoding="utf-8")
+    single = build_spec(main, recipe, "cpu", 2)
+    assert single.config_source.kind == single.collator_source.kind == "main"
+    assert single.config_source.path == "notebook.py"
+
+
+def test_adapter_drops_refused_keywords_and_cuda_only_flags():
+    class Strict:
+        def __init__(self, output_dir, tf32=None, bf16=None):
+            if tf32:
+                raise ValueError("--tf32 requires Ampere or a newer GPU arch, cuda>=11 and torch>=1.7")
+            if bf16:
+                raise ValueError("Your setup doesn't support bf16/gpu.")
+            self.output_dir, self.tf32, self.bf16 = output_dir, tf32, bf16
+
+    adaptations: list[Adaptation] = []
+    adapted = make_config_adapter(Strict, adaptations)
+    built = adapted(output_dir="o", logging_dir="logs", tf32=True, bf16=True)
+    assert isinstance(built, Strict) and (built.tf32, built.bf16) == (False, False)
+    assert [(a.field, a.action) for a in adaptations] == [
+        ("logging_dir", "dropped"),
+        ("tf32", "set to False"),
+        ("bf16", "set to False"),
+    ]
+    assert "unexpected keyword argument 'logging_dir'" in adaptations[0].error
+    with pytest.raises(TypeError):  # a positional mistake is not papered over
+        adapted("o", "extra", "too", "many")
+    with pytest.raises(ValueError, match="other"):
+
+        class Other(Strict):
+            def __init__(self, **kwargs):
+                raise ValueError("some other problem")
+
+        make_config_adapter(Other, [])(output_dir="o")
+
+
+def test_main_file_loader_runs_imports_and_definitions_only(tmp_path):
+    main = tmp_path / "notebook.py"
+    main.write_text(
+        textwrap.dedent(
+            """
+            # %%
+            import json
+            from a_package_that_is_not_installed import display
+            PLACEHOLDER = "IMAGE_PLACEHOLDER"
+            raise SystemExit("a top-level cell must not run")
+
+            # %%
+            def helper():
+                return json.dumps(PLACEHOLDER)
+
+            class Collator:
+                def __init__(self, processor, model):
+                    self.value = helper()
+
+            collator = Collator(None, None)
+            """
+        ),
+        encoding="utf-8",
+    )
+    loaded = load_main_definitions(main)
+    assert loaded.namespace["Collator"](None, None).value == '"IMAGE_PLACEHOLDER"'
+    assert "collator" not in loaded.namespace
+    assert any("a_package_that_is_not_installed" in note for note in loaded.notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# no smoke: stale names, parsing, package imports
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unmigrated_target_repo_fails_with_clear_messages(recipe):
+    outcome = run_verification(TARGET_REPO, recipe, smoke=True, device="cpu", steps=1, progress=None)
+    assert not outcome.passed
+    stale = outcome.check(STALE)
+    assert not stale.passed and stale.data["findings"] > 0
+    assert str(TARGET_REPO) not in stale.detail and "collate_fn_fixed_1" in stale.detail
+    assert outcome.check(PARSE).passed
+    imports = outcome.check(IMPORTS)
+    assert not imports.passed
+    assert "src/training/config.py defines no create_training_config" in imports.detail
+    assert "AllTokensCollator" in imports.detail
+    smoke = outcome.check(SMOKE)
+    assert not smoke.passed
+    assert "defines no create_training_config() function" in smoke.detail
+    assert "refactor apply" in smoke.detail
+    _no_traceback(outcome.to_json())
+
+
+def test_a_collator_missing_from_the_package_is_a_clear_failure(recipe, migrated_repo):
+    blocks = tuple(dataclasses.replace(b, collator="MissingCollator") if i == 1 else b for i, b in enumerate(recipe.config_blocks))
+    broken = dataclasses.replace(recipe, config_blocks=blocks)
+    outcome = run_verification(migrated_repo, broken, smoke=True, device="cpu", steps=1, progress=None)
+    assert not outcome.passed
+    assert outcome.check(STALE).passed and outcome.check(PARSE).passed
+    assert "src/data/collators.py defines no MissingCollator" in outcome.check(IMPORTS).detail
+    smoke = outcome.check(SMOKE)
+    assert not smoke.passed
+    assert "src/data/collators.py defines no MissingCollator" in smoke.detail
+    _no_traceback(smoke.detail)
+
+
+def test_a_syntax_error_fails_the_parse_check(recipe, tmp_path):
+    repo = build_migrated_fixture(tmp_path)
+    (repo / "src/utils/broken.py").write_text("def oops(:\n    pass\n", encoding="utf-8")
+    parse = check_files_parse(repo)
+    assert not parse.passed and "src/utils/broken.py:1" in parse.detail
+    assert parse.data["files"] == 11
+
+
+def test_cuda_without_a_gpu_is_a_failed_check(recipe, migrated_repo):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    smoke = check_smoke(migrated_repo, recipe, device="cuda", steps=1)
+    assert not smoke.passed
+    assert "--device cuda was requested" in smoke.detail and "torch.cuda.is_available() is False" in smoke.detail
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cli_verify_exit_codes_and_report(migrated_repo, tmp_path):
+    from codemods.cli import app
+
+    runner = CliRunner()
+    report = tmp_path / "verify.json"
+    ok = runner.invoke(app, ["verify", str(migrated_repo), "--no-smoke", "--report", str(report)])
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["passed"] is True and data["format"] == "vlm-refactor.verify/1"
+    assert [c["name"] for c in data["checks"]] == [STALE, PARSE, IMPORTS, SMOKE]
+    assert {"torch", "transformers", "trl", "peft"} <= set(data["versions"])
+    assert set(data["checks"][0]) == {"name", "status", "passed", "detail", "duration_s", "data"}
+    assert [c["status"] for c in data["checks"]] == ["passed", "passed", "passed", "skipped"]
+    assert data["checks"][2]["data"]["modules"]["src.data.collators"] == [
+        "AllTokensCollator",
+        "AssistantOnlyCollator",
+        "FlashAttentionPatchCollator",
+    ]
+
+    bad = runner.invoke(app, ["verify", str(TARGET_REPO), "--no-smoke"])
+    assert bad.exit_code == 1, bad.output
+    assert "stale names" in bad.output
+
+
+# ---------------------------------------------------------------------------------------------
+# smoke training (real TRL SFTTrainer, tiny kit, W&B offline)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.training
+def test_migrated_fixture_trains_every_variant_with_the_plan_run_names(recipe, migrated_repo):
+    events: list[dict] = []
+    outcome = run_verification(migrated_repo, recipe, smoke=True, device="cpu", steps=3, progress=events.append)
+    assert outcome.passed, outcome.to_json()
+    assert outcome.check(SMOKE).passed
+
+    fields = {w.field for w in outcome.warnings}
+    assert {"logging_dir", "tf32"} <= fields
+    by_field = {w.field: w for w in outcome.warnings}
+    assert "trl 1.16" in by_field["logging_dir"].message and "remove logging_dir=" in by_field["logging_dir"].message
+    assert "tf32=torch.cuda.is_available()" in by_field["tf32"].message
+    assert by_field["logging_dir"].variants == ["v1-all-tokens", "v2-assistant-only"]
+
+    records = {r["variant"]: r for r in outcome.training["variants"]}
+    assert set(records) == {"v1-all-tokens", "v2-assistant-only"}
+    for variant, record in records.items():
+        assert record["passed"], record
+        assert record["steps"] == 3 and len(record["losses"]) == 3
+        assert all(math.isfinite(loss) for loss in record["losses"])
+        assert record["trainable_params"] > 0
+        assert record["device"] == "cpu"
+        expected = f"qwen2vl-{variant}"
+        assert record["wandb_run_name"] == record["config_run_name"] == expected
+        assert record["wandb_offline_run_name"] == expected
+    assert records["v1-all-tokens"]["collator"] == "AllTokensCollator"
+    assert records["v2-assistant-only"]["collator"] == "AssistantOnlyCollator"
+
+    done = [e for e in events if e["event"] == "variant-done"]
+    assert [e["record"]["variant"] for e in done] == ["v1-all-tokens", "v2-assistant-only"]
+    report = json.loads(outcome.to_json())
+    assert report["training"]["import_seconds"] > 0
+    assert not list(migrated_repo.rglob("wandb")) and not (migrated_repo / "vlm_outputs").exists()
+
+
+@pytest.mark.training
+def test_a_single_main_file_is_loaded_without_running_its_cells(recipe, tmp_path):
+    text = rename_classes((TARGET_REPO / MAIN_FILE).read_text(encoding="utf-8"))
+    marker = "training_args = SFTConfig("
+    assert marker in text
+    text = text.replace(marker, PLAN_CONFIG_FUNCTION + "\n\n" + marker, 1)
+    main = tmp_path / MAIN_FILE
+    main.write_text(text, encoding="utf-8")
+    one_variant = dataclasses.replace(recipe, config_blocks=recipe.config_blocks[1:])
+    outcome = run_verification(main, one_variant, smoke=True, device="cpu", steps=1, progress=None)
+    assert outcome.check(IMPORTS).skipped
+    smoke = outcome.check(SMOKE)
+    assert smoke.passed, smoke.detail
+    (record,) = outcome.training["variants"]
+    assert record["wandb_run_name"] == "qwen2vl-v2-assistant-only"
+    assert any("IPython" in note for note in outcome.training["notes"])
+
+
+@pytest.mark.training
+def test_a_real_migration_of_target_repo_verifies_and_trains(recipe, tmp_path):
+    from codemods.migration import plan_migration
+    from codemods.workspace import commit
+
+    repo = tmp_path / "repo"
+    shutil.copytree(TARGET_REPO, repo, ignore=shutil.ignore_patterns("__pycache__", ".refactor", "wandb"))
+    migration = plan_migration(repo, recipe, None, options={"clear_stale_outputs": True})
+    assert migration.changes
+    commit(migration.context.workspace)
+
+    outcome = run_verification(repo, recipe, smoke=True, device="cpu", steps=2, progress=None)
+    assert outcome.passed, outcome.to_json()
+    runs = {r["variant"]: r["wandb_run_name"] for r in outcome.training["variants"]}
+    assert runs == {"v1-all-tokens": "qwen2vl-v1-all-tokens", "v2-assistant-only": "qwen2vl-v2-assistant-only"}
+
+    # The migrated main file trains too, from its definitions alone.
+    first_variant = dataclasses.replace(recipe, config_blocks=recipe.config_blocks[:1])
+    smoke = check_smoke(repo / MAIN_FILE, first_variant, device="cpu", steps=1)
+    assert smoke.passed, smoke.detail
