@@ -18,6 +18,9 @@ seconds and the ratio to ``git grep``, and states the target (at most 2x).
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import random
 import re
 import shutil
@@ -71,7 +74,7 @@ def _name(rng: random.Random, parts: int = 2) -> str:
 
 
 def _class_name(rng: random.Random) -> str:
-    return "".join(rng.choice(_WORDS).capitalize() for _ in range(2)) + rng.choice(("Builder", "Helper", "Runner"))
+    return "".join(rng.choice(_WORDS).capitalize() for _ in range(2)) + rng.choice(("Builder", "Loader", "Runner"))
 
 
 def _function(rng: random.Random, indent: str = "") -> list[str]:
@@ -108,7 +111,7 @@ def _function(rng: random.Random, indent: str = "") -> list[str]:
 
 
 def _class(rng: random.Random) -> list[str]:
-    lines = [f"class {_class_name(rng)}:", f'    """{rng.choice(_WORDS).capitalize()} helper for the training loop."""', ""]
+    lines = [f"class {_class_name(rng)}:", f'    """{rng.choice(_WORDS).capitalize()} utilities for the training loop."""', ""]
     lines += ["    def __init__(self, processor, model):", "        self.processor = processor", "        self.model = model"]
     for _ in range(rng.randint(2, 4)):
         lines.append("")
@@ -133,7 +136,7 @@ _PLANTS: tuple[tuple[str, tuple[str, ...], int, str, bool, bool], ...] = (
     ("class definition", ("class collate_fn_fixed_fixed1:", "    pass"), 0, "collate_fn_fixed_fixed1", False, True),
     ("function definition", ("def create_sft_config(**kwargs):", "    return kwargs"), 0, "create_sft_config", False, True),
     ("attribute", ("batch = collators.collate_fn_fixed_3(samples)",), 0, "collate_fn_fixed_3", False, True),
-    ("__all__ entry", ('__all__ = ["helper", "collate_fn_fixed_1"]',), 0, "collate_fn_fixed_1", False, True),
+    ("__all__ entry", ('__all__ = ["build", "collate_fn_fixed_1"]',), 0, "collate_fn_fixed_1", False, True),
     ("annotation", ("def build(collator: collate_fn_fixed_3) -> None:", "    return None"), 0, "collate_fn_fixed_3", False, True),
     ("assignment target", ("collate_fn_fixed_1.debug = True",), 0, "collate_fn_fixed_1", False, True),
     ("keyword argument value", ("trainer = Trainer(data_collator=collate_fn_fixed_3)",), 0, "collate_fn_fixed_3", False, True),
@@ -213,15 +216,6 @@ def make_tree(root: Path, files: int, lines_per_file: int, seed: int, recipe: Re
     return plants, total_lines
 
 
-def _best_of(repeat: int, run: Callable[[], object]) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
 def _grep_pattern(recipe: Recipe) -> str:
     return "|".join(sorted(recipe.old_names, key=len, reverse=True))
 
@@ -252,9 +246,9 @@ def _verify_check(findings, plants: list[Plant], root: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m codemods.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=10_000, help="number of generated Python files (default 10000)")
-    parser.add_argument("--lines", type=int, default=100, help="average lines per file (default 100)")
+    parser.add_argument("--lines", type=int, default=85, help="typical lines per file (default 85: ~1M lines)")
     parser.add_argument("--seed", type=int, default=20241214)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per tool; the best is kept (default 3)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per tool, interleaved; the best is kept")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes for find_stale (default: all cores)")
     parser.add_argument("--keep", action="store_true", help="keep the generated tree and print its path")
     args = parser.parse_args(argv)
@@ -289,21 +283,29 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"refactor check exited {done.returncode}: {done.stderr[-2000:]}")
             return done.stdout
 
-        grep()  # warm the page cache once for everybody
-        rows: list[tuple[str, float]] = []
+        tools: list[tuple[str, Callable[[], object]]] = [
+            (f"git grep -wnE ({len(recipe.old_names)} names)", grep),
+            ("refactor check, in-process find_stale()", in_process),
+        ]
+        if cli:
+            tools.append(("refactor check, CLI (python -m codemods.cli)", subprocess_cli))
+        for _, run in tools:  # warm the page cache and the interpreter's bytecode cache
+            run()
+        best = {label: float("inf") for label, _ in tools}
+        outputs: dict[str, object] = {}
+        for _ in range(args.repeat):  # interleaved, so that background load hits every tool alike
+            for label, run in tools:
+                start = time.perf_counter()
+                outputs[label] = run()
+                best[label] = min(best[label], time.perf_counter() - start)
+        rows = [(label, best[label]) for label, _ in tools]
+        grep_time = rows[0][1]
+        findings = outputs[tools[1][0]]
         problems: list[str] = []
-        grep_time, grep_out = _best_of(args.repeat, grep)
-        rows.append((f"git grep -wnE ({len(recipe.old_names)} names)", grep_time))
-        problems += [f"git grep missed {p}" for p in _verify_grep(grep_out, plants)]
-        check_time, findings = _best_of(args.repeat, in_process)
-        rows.append(("refactor check, in-process find_stale()", check_time))
+        problems += [f"git grep missed {p}" for p in _verify_grep(outputs[tools[0][0]], plants)]
         problems += [f"find_stale: {p}" for p in _verify_check(findings, plants, root)]
         if cli:
-            cli_time, cli_out = _best_of(args.repeat, subprocess_cli)
-            rows.append(("refactor check, CLI (python -m codemods.cli)", cli_time))
-            import json
-
-            if len(json.loads(cli_out)) != len(findings):
+            if len(json.loads(outputs[tools[2][0]])) != len(findings):
                 problems.append("the CLI's JSON and find_stale() disagree on the number of findings")
         print()
         print(f"{'tool':<48} {'seconds':>9} {'x git grep':>11}")
@@ -311,9 +313,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<48} {seconds:>9.3f} {seconds / grep_time:>10.2f}x")
         if not cli:
             print("(the CLI has no `check` command yet: timed in-process only)")
-        worst = max(seconds for _, seconds in rows[1:]) / grep_time
-        print(f"\ntarget: refactor check within {TARGET_RATIO:.0f}x git grep -> worst ratio {worst:.2f}x "
-              f"({'met' if worst <= TARGET_RATIO else 'NOT met'})")
+        print(f"\ntarget: refactor check within {TARGET_RATIO:.0f}x git grep")
+        for label, seconds in rows[1:]:
+            ratio = seconds / grep_time
+            print(f"  {label}: {ratio:.2f}x ({'met' if ratio <= TARGET_RATIO else 'NOT met'})")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        print(f"  (best of {args.repeat} interleaved runs; {cores} usable cores; Python {platform.python_version()})")
         if problems:
             print("\nplanted names not found as expected:")
             for problem in problems:

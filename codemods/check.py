@@ -17,6 +17,11 @@ and then only the top-level statements that hold one (``ast`` finds their
 boundaries; LibCST, with ``PositionProvider`` positions and a parent map,
 classifies each occurrence). Many files are spread over worker processes.
 
+Paths: ``Finding.path`` is ROOT as given joined with the file's path inside it
+(``refactor check .`` gives ``src/x.py``, ``refactor check repo`` gives
+``repo/src/x.py``), so that it is valid from where the check was started, as
+GitHub annotations and SARIF viewers expect.
+
 Positions: lines are 1-based; columns are 1-based and counted in characters
 (Unicode code points), so an emoji before a name counts as one column (a few
 emoji are two code points, like ``⚠️``). ``byte_column`` gives the UTF-8 byte
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import errno
 import fnmatch
 import json
 import os
@@ -117,6 +123,11 @@ class Finding:
     file_line: int | None = None
     file_column: int | None = None
 
+    @property
+    def severity(self) -> str:
+        """Stored notebook outputs record past runs, not code: they warn without failing the check."""
+        return "warning" if self.kind == NOTEBOOK_OUTPUT else "error"
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form; the keys and their order are stable."""
         return {
@@ -131,6 +142,7 @@ class Finding:
             "kind": self.kind,
             "suggestion": self.suggestion,
             "source_line": self.source_line,
+            "severity": self.severity,
         }
 
     @property
@@ -155,11 +167,16 @@ class CheckResult:
     root: str = "."
 
     @property
+    def failures(self) -> list[Finding]:
+        """Findings that fail the check (stored notebook outputs only warn)."""
+        return [finding for finding in self.findings if finding.severity == "error"]
+
+    @property
     def exit_code(self) -> int:
-        """2 when a file could not be read, else 1 when anything stale was found, else 0."""
+        """2 when a file could not be read, else 1 when anything stale was found in code or text, else 0."""
         if self.errors:
             return 2
-        return 1 if self.findings else 0
+        return 1 if self.failures else 0
 
 
 # ----------------------------------------------------------------------- names
@@ -654,6 +671,7 @@ class _Outcome:
     parsed: int = 0
     unparsed: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def merge(self, other: _Outcome) -> None:
         self.findings += other.findings
@@ -662,6 +680,7 @@ class _Outcome:
         self.parsed += other.parsed
         self.unparsed += other.unparsed
         self.errors += other.errors
+        self.notes += other.notes
 
 
 class _Scanner:
@@ -755,8 +774,13 @@ class _Scanner:
         outcome.scanned += 1
         try:
             data = self._read(relative, directory_fd)
+        except FileNotFoundError:
+            return  # tracked, but deleted from the work tree
         except OSError as error:
-            outcome.errors.append(f"{self.display(relative)}: cannot read: {error.strerror or error}")
+            if error.errno == errno.ELOOP:  # became a symlink since it was listed
+                outcome.notes.append(f"{self.display(relative)}: skipped, a symlink (not followed)")
+            else:
+                outcome.errors.append(f"{self.display(relative)}: cannot read: {error.strerror or error}")
             return
         for needle in self.needles:
             if needle in data:
@@ -1018,7 +1042,7 @@ def find_stale(
     if prefilter != "python" and workspace.git_root is not None and workspace.single_file is None:
         grep = _GitGrep.start(workspace.directory, recipe.old_names)  # runs while the files are listed
     try:
-        listed = workspace.files(SUFFIXES)
+        listed = workspace.files(SUFFIXES, trust_index=True)
     except (WorkspaceError, OSError) as error:
         if grep is not None:
             grep.cancel()
@@ -1052,11 +1076,9 @@ def find_stale(
     else:
         outcome = _scan_serial(scanner, to_scan, bar)
 
-    findings = sorted(
-        outcome.findings,
-        key=lambda f: (f.path, f.cell if f.cell is not None else -1, f.kind == NOTEBOOK_OUTPUT, f.line, f.column),
-    )
+    findings = sorted(outcome.findings, key=_order)
     unparsed = sorted({path for path, _ in outcome.unparsed})
+    notes += outcome.notes
     notes += [f"{path}: {reason}; its old names are reported as {UNPARSED_TEXT!r}" for path, reason in outcome.unparsed]
     return CheckResult(
         findings=findings,
@@ -1067,6 +1089,17 @@ def find_stale(
         notes=notes,
         files_matched=outcome.matched,
         root=scanner.display_root,
+    )
+
+
+def _order(finding: Finding) -> tuple:
+    """By file; in a notebook by cell, its source before its outputs, each in the order of the file."""
+    return (
+        finding.path,
+        finding.cell if finding.cell is not None else -1,
+        finding.kind == NOTEBOOK_OUTPUT,
+        finding.file_line if finding.file_line is not None else finding.line,
+        finding.file_column if finding.file_column is not None else finding.column,
     )
 
 

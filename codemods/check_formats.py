@@ -46,8 +46,7 @@ def _message(finding: Finding) -> str:
     where = f" (cell {finding.cell}, line {finding.line})" if finding.cell is not None else ""
     if finding.kind == IDENTIFIER_CONTAINING:
         return (
-            f"{finding.suggestion.join(['`', '`'])} is the new spelling of this identifier: it contains the old "
-            f"name `{finding.old_name}`{where}"
+            f"identifier containing the old name `{finding.old_name}`{where}: rename it to `{finding.suggestion}`"
         )
     kind = "text of a file that does not parse" if finding.kind == UNPARSED_TEXT else finding.kind
     return f"old name `{finding.old_name}` ({kind}){where}: use `{finding.suggestion}`"
@@ -88,7 +87,7 @@ def render_github(result: CheckResult) -> str:
     for finding in result.findings:
         line, column = _file_position(finding)
         lines.append(
-            f"::error file={_escape_property(finding.path)},line={line},col={column}::"
+            f"::{finding.severity} file={_escape_property(finding.path)},line={line},col={column}::"
             f"{_escape_data(_message(finding))}"
         )
     for path in result.unparsed:
@@ -170,7 +169,7 @@ def render_sarif(result: CheckResult, recipe: Recipe) -> str:
             {
                 "ruleId": rule,
                 "ruleIndex": index[rule],
-                "level": "error",
+                "level": finding.severity,
                 "message": {"text": _message(finding)},
                 "locations": [
                     {
@@ -268,12 +267,14 @@ def render_text(result: CheckResult, console: Console) -> None:
         console.print(f"[red]error:[/] {escape(error)}")
     files = len(by_file)
     scanned = f"{result.files_scanned} file{'s' if result.files_scanned != 1 else ''} checked"
-    if result.findings:
+    warnings = len(result.findings) - len(result.failures)
+    stored = f"; {warnings} in stored notebook outputs (warnings: clear them or re-run the notebook)" if warnings else ""
+    if result.failures:
         console.print(
-            f"[bold red]✗ {len(result.findings)} stale name{'s' if len(result.findings) != 1 else ''}[/] "
-            f"in {files} file{'s' if files != 1 else ''} ({scanned}, {result.files_parsed} parsed)"
+            f"[bold red]✗ {len(result.failures)} stale name{'s' if len(result.failures) != 1 else ''}[/] "
+            f"in {files} file{'s' if files != 1 else ''} ({scanned}, {result.files_parsed} parsed){stored}"
         )
     elif result.errors:
         console.print(f"[bold red]✗ the check could not read every file[/] ({scanned})")
     else:
-        console.print(f"[bold green]✓ no stale names[/] ({scanned})")
+        console.print(f"[bold green]✓ no stale names in code or text[/] ({scanned}){stored}")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from codemods.context import Refusal
 from codemods.recipe import RecipeError, load_recipe
 from codemods.workspace import UndoError, Workspace, WorkspaceError
 
@@ -40,7 +39,7 @@ RootArgument = Annotated[
     ),
 ]
 RecipeOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--recipe",
         help="Recipe TOML describing the plan. Default: \\[tool.refactor] recipe in ROOT's pyproject.toml, "
@@ -70,6 +69,7 @@ def status(root: RootArgument, recipe: RecipeOption = None) -> None:
 
     States are detected from the code (would running the task change anything?), never from a marker file.
     """
+    from codemods.context import Refusal
     from codemods.migration import task_states
     from codemods.render import task_table
 
@@ -87,7 +87,7 @@ def apply(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show diffs and tables; write nothing.")] = False,
     recipe: RecipeOption = None,
     only: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--only", help="Run only this task (number or codemod name); repeatable.", show_default=False),
     ] = None,
     allow_dirty: Annotated[
@@ -109,6 +109,7 @@ def apply(
     Exit codes: 0 success (or nothing to do), 1 --strict found unintended behaviour changes, 2 bad input
     (missing ROOT, bad recipe, dirty git tree, or a task that refuses to run safely).
     """
+    from codemods.context import Refusal
     from codemods.migration import plan_migration
     from codemods.render import render_migration
     from codemods.workspace import commit
@@ -184,17 +185,21 @@ def check(
         OutputFormat, typer.Option("--format", help="text (rich), json, github (workflow annotations) or sarif.")
     ] = OutputFormat.text,
     exclude: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--exclude", help="Glob of paths to skip, on top of .gitignore; repeatable.", show_default=False),
     ] = None,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also say which files were skipped and why (symlinks, syntax).")
+    ] = False,
     recipe: RecipeOption = None,
 ) -> None:
     """Fail when the recipe's old names appear outside the legacy and deprecated-alias sections.
 
     Scans Python files and notebooks (code, markdown and stored outputs). Columns are 1-based and counted
-    in characters. A line ending in `# refactor: allow-stale` is allowed.
-    Exit codes: 0 clean, 1 stale names found, 2 error.
+    in characters. A line ending in `# refactor: allow-stale` is allowed. Old names in stored notebook
+    outputs are reported as warnings (they record past runs) and do not fail the check.
+    Exit codes: 0 clean, 1 stale names found, 2 error (unreadable ROOT or file, bad recipe).
     """
     from codemods.check import CheckError, find_stale
     from codemods.check_formats import render_github, render_json, render_sarif, render_text
@@ -207,6 +212,9 @@ def check(
         raise _fail(str(error)) from None
     if output_format is OutputFormat.text:
         render_text(result, console)
+        if verbose:
+            for note in result.notes:
+                console.print(f"[dim]note: {note}[/]")
     else:
         renderers = {
             OutputFormat.json: render_json,
@@ -214,8 +222,10 @@ def check(
             OutputFormat.sarif: lambda r: render_sarif(r, plan),
         }
         sys.stdout.write(renderers[output_format](result))
-        sys.stdout.write("\n")
-    raise typer.Exit(EXIT_FINDINGS if result.findings else EXIT_OK)
+        if verbose:
+            for note in result.notes:
+                errors.print(f"note: {note}")
+    raise typer.Exit(result.exit_code)
 
 
 class Device(str, Enum):
@@ -233,7 +243,7 @@ def verify(
     device: Annotated[Device, typer.Option("--device", help="Where the smoke run trains.")] = Device.auto,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps per variant in the smoke run.")] = 5,
     report: Annotated[
-        Optional[Path], typer.Option("--report", help="Write the verification report as JSON here.", show_default=False)
+        Path | None, typer.Option("--report", help="Write the verification report as JSON here.", show_default=False)
     ] = None,
     recipe: RecipeOption = None,
 ) -> None:

@@ -16,7 +16,7 @@ import ast
 import json
 import keyword
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -528,6 +528,3 @@ def report_stack_notes(context: Context, task_id: str, path: str) -> None:
         shown = f"{name}={values[name]}" if name in values else name
         warn_once(context, task_id, f"{function.name}() sets {shown}: {note}", path)
 
-
-def names_in(items: Iterable[str]) -> str:
-    return ", ".join(items)

@@ -77,7 +77,9 @@ def _ensure_python_still_parses(context: Context) -> None:
         try:
             compile(change.after, change.path, "exec", dont_inherit=True)
         except SyntaxError as error:
-            raise Refusal("verify", f"the migrated file would not parse ({error.msg})", change.path, error.lineno)
+            raise Refusal(
+                "verify", f"the migrated file would not parse ({error.msg})", change.path, error.lineno
+            ) from None
 
 
 def task_states(root: Path, recipe: Recipe) -> list[tuple[Task, TaskState, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
@@ -37,33 +37,39 @@ def diff_panel(change: FileChange) -> Panel:
     return Panel(body, title=f"{change.kind}: {change.path}", title_align="left", border_style="blue")
 
 
-def behaviour_table(report: Report) -> Table | None:
-    if not report.behaviour_changes:
-        return None
-    table = Table(title="Behaviour changes", title_justify="left")
-    for column in ("file", "block", "field", "before", "after", "impact"):
-        table.add_column(column, overflow="fold")
+def behaviour_tables(report: Report) -> list[Table]:
+    """One table per config block: field, before, after, impact (and why)."""
+    blocks: dict[tuple[str, str], list] = {}
     for change in report.behaviour_changes:
-        impact = Text(change.impact.value, style=_IMPACT_STYLE[change.impact])
-        if change.reason:
-            impact.append(f"\n{change.reason}", style="dim")
-        table.add_row(change.path, change.block, change.field, change.before, change.after, impact)
-    return table
+        blocks.setdefault((change.path, change.block), []).append(change)
+    tables = []
+    for (path, block), changes in blocks.items():
+        title = f"Behaviour changes: {block}" if block.startswith(path) else f"Behaviour changes: {path} · {block}"
+        table = Table(title=title, title_justify="left", expand=False)
+        table.add_column("field", style="bold")
+        table.add_column("before", overflow="fold")
+        table.add_column("after", overflow="fold")
+        table.add_column("impact", overflow="fold")
+        for change in changes:
+            impact = Text(change.impact.value, style=_IMPACT_STYLE[change.impact])
+            if change.reason:
+                impact.append(f": {change.reason}", style="dim")
+            table.add_row(change.field, change.before, change.after, impact)
+        tables.append(table)
+    return tables
 
 
-def notes_table(report: Report, verbose: bool = False) -> Table | None:
+def notes_lines(report: Report, verbose: bool = False) -> list[Text]:
     notes = [n for n in report.notes if verbose or n.level is not Level.INFO or "deleted" in n.message]
-    if not notes:
-        return None
-    table = Table(title="Notes", title_justify="left", show_header=True)
-    table.add_column("task", justify="right")
-    table.add_column("level")
-    table.add_column("where", overflow="fold")
-    table.add_column("message", overflow="fold")
+    lines = [Text("Notes", style="bold")] if notes else []
     for note in notes:
         where = f"{note.path}:{note.line}" if note.path and note.line else (note.path or "")
-        table.add_row(note.task, Text(note.level.value, style=_LEVEL_STYLE[note.level]), where, note.message)
-    return table
+        line = Text.assemble(
+            (f"{note.level.value:>7}", _LEVEL_STYLE[note.level]), (f" [task {note.task}] ", "dim"), (where, "cyan")
+        )
+        line.append(f"  {note.message}" if where else f" {note.message}")
+        lines.append(line)
+    return lines
 
 
 def summary_table(migration: Migration) -> Table:
@@ -90,5 +96,8 @@ def render_migration(console: Console, migration: Migration, show_diff: bool = T
     if show_diff:
         for change in migration.changes:
             console.print(diff_panel(change))
-    parts = [behaviour_table(migration.report), notes_table(migration.report, verbose), summary_table(migration)]
-    console.print(Group(*[p for p in parts if p is not None]))
+    for table in behaviour_tables(migration.report):
+        console.print(table)
+    for line in notes_lines(migration.report, verbose):
+        console.print(line, soft_wrap=False)
+    console.print(summary_table(migration))

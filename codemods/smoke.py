@@ -131,6 +131,12 @@ def build_spec(root: Path, recipe, device: str, steps: int) -> SmokeSpec:
     if config_source is None or collator_source is None:
         wanted = " or ".join(p for p in (config_path, recipe.main_file) if p)
         raise SmokeSetupError(f"{root} has neither {wanted}: nothing defines {function.name}()")
+    unnamed = [block.variant for block in recipe.config_blocks if not block.collator]
+    if unnamed:
+        raise SmokeSetupError(
+            "the recipe's [[config_blocks]] for " + ", ".join(repr(v) for v in unnamed) + " name no collator: "
+            'add collator = "ClassName" (the class that variant trains with)'
+        )
     variants = tuple(
         SmokeVariant(block.variant, block.collator, expected_run_name(recipe, block.variant))
         for block in recipe.config_blocks
@@ -476,10 +482,6 @@ def train_variant(state: dict[str, Any], variant: _Variant) -> dict[str, Any]:
     spec, record = state["spec"], variant.record
     name, collator_name = variant.entry["variant"], variant.entry["collator"]
     function = state["function"]
-    if not collator_name:
-        return variant.fail(
-            f"the recipe's [[config_blocks]] entry for {name!r} names no collator (add collator = \"ClassName\")"
-        )
     collator_class = state["collators"].namespace.get(collator_name)
     if collator_class is None:
         return variant.fail(f"{state['collators'].where} defines no {collator_name} (the collator of {name!r})")

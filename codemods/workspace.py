@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import tempfile
@@ -28,6 +29,8 @@ _SKIPPED_DIRS = {
     ".ipynb_checkpoints",
 }
 JOURNAL_DIR_NAME = ".refactor"
+# One entry of `git ls-files --stage`: mode, object name, stage, a tab, then the path.
+_STAGE_ENTRY = re.compile(r"(\d{6}) [0-9a-f]{40,64} \d\t")
 
 
 class WorkspaceError(RuntimeError):
@@ -127,16 +130,22 @@ class Workspace:
                 raise WorkspaceError(f"cannot read {relative}: {error.strerror}") from None
         return self._originals[relative]
 
-    def files(self, suffixes: tuple[str, ...] = (".py",)) -> list[str]:
+    def files(self, suffixes: tuple[str, ...] = (".py",), *, trust_index: bool = False) -> list[str]:
         """Relative paths of the user's files with these suffixes, honouring .gitignore.
 
         Symbolic links are never followed: a linked file or directory is left out
         (one inside ROOT is reached through its real path anyway) and recorded in
-        ``skipped_symlinks`` with its target.
+        ``skipped_symlinks`` with its target. With ``trust_index`` (git only), a
+        tracked file is taken as the index describes it, without touching the
+        disk: much faster on big trees, but a tracked file deleted from the work
+        tree is still listed.
         """
         if self.single_file is not None:
             candidates = [self.single_file] if self.single_file.endswith(suffixes) else []
             live = {p for p in candidates if self.exists(p)}
+        elif self.git_root is not None and trust_index:
+            tracked, untracked = self._git_entries(suffixes)
+            live = set(tracked) | set(self._regular_files(untracked))
         elif self.git_root is not None:
             wanted = [p for p in self._git_files() if p.endswith(suffixes)]
             live = set(self._regular_files(wanted))
@@ -149,10 +158,28 @@ class Workspace:
                 live.add(relative)
         return sorted(live)
 
+    def _git_entries(self, suffixes: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        """(tracked regular files, untracked files) from one ``git ls-files --stage`` call."""
+        result = _git(self.directory, "ls-files", "-z", "--stage", "--cached", "--others", "--exclude-standard", "--", ".")
+        tracked: dict[str, None] = {}
+        untracked = []
+        for entry in result.stdout.split("\0"):
+            match = _STAGE_ENTRY.match(entry)
+            path = entry[match.end() :] if match else entry
+            if not path.endswith(suffixes) or set(path.split("/")[:-1]) & _SKIPPED_DIRS:
+                continue
+            if match is None:
+                untracked.append(path)
+            elif match.group(1) in ("100644", "100755"):
+                tracked[path] = None
+            elif match.group(1) == "120000":
+                self._note_symlink(path, os.path.join(self.directory, path))
+        return list(tracked), untracked
+
     def _regular_files(self, relatives: list[str]) -> Iterator[str]:
         """The paths that are regular files (not links, not deleted from the work tree)."""
         directory_fd = None
-        if os.lstat in os.supports_dir_fd:  # resolving ROOT once, not once per file
+        if os.stat in os.supports_dir_fd and os.stat in os.supports_follow_symlinks:  # resolve ROOT once
             try:
                 directory_fd = os.open(self.directory, os.O_RDONLY)
             except OSError:
@@ -161,7 +188,7 @@ class Workspace:
             for relative in relatives:
                 try:
                     if directory_fd is not None:
-                        mode = os.lstat(relative, dir_fd=directory_fd).st_mode
+                        mode = os.stat(relative, dir_fd=directory_fd, follow_symlinks=False).st_mode
                     else:
                         mode = os.lstat(os.path.join(self.directory, relative)).st_mode
                 except OSError:

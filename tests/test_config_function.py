@@ -192,7 +192,7 @@ def test_factory_from_an_old_def_reads_defaults_and_constants():
 
 
             def make(output_dir: str = OUT, epochs: int = 3, flag=compute()):
-                return SFTConfig(output_dir=output_dir, num_train_epochs=epochs, packing=False, x=helper(1))
+                return SFTConfig(output_dir=output_dir, num_train_epochs=epochs, packing=False, x=derive(1))
             """
         )
     )
@@ -200,7 +200,7 @@ def test_factory_from_an_old_def_reads_defaults_and_constants():
     factory = factory_from_def(definition, module, module_constants(module))
     assert factory.parameters == (("output_dir", "./vlm_outputs/run-lora"), ("epochs", 3), ("flag", Unknown("compute()")))
     fields = factory.build({"epochs": 1})
-    assert fields == {"output_dir": "./vlm_outputs/run-lora", "num_train_epochs": 1, "packing": False, "x": Unknown("helper(1)")}
+    assert fields == {"output_dir": "./vlm_outputs/run-lora", "num_train_epochs": 1, "packing": False, "x": Unknown("derive(1)")}
     assert REQUIRED not in fields.values()
 
 

@@ -44,7 +44,7 @@ def expected(text: str) -> str:
     return dedent(text).replace("<BANNER>\n", BANNER).replace("    <LEGACY>\n", LEGACY_TEXT)
 
 
-def test_jupytext_cell_moves_to_the_end_and_its_marker_goes(tmp_path):
+def test_jupytext_cell_moves_to_the_end_with_its_marker(tmp_path):
     before = HEADER + dedent(
         '''
         # %%
@@ -92,7 +92,7 @@ def test_jupytext_cell_moves_to_the_end_and_its_marker_goes(tmp_path):
         # %% [markdown]
         # ## The end
 
-        # %%
+        # %% id="c2"
         <BANNER>
 
         # Collator v1 + Flash Attention 2 workaround
@@ -353,3 +353,19 @@ def test_raw_docstring_keeps_its_prefix_and_backslashes():
     assert merged_docstring('r"""\n    Path C:\\tmp\n    """', "LEGACY.", "    ") == (
         'r"""\n    LEGACY.\n\n    Path C:\\tmp\n    """'
     )
+
+
+def test_class_moved_by_hand_gets_the_missing_legacy_docstring(tmp_path):
+    before = expected(
+        '''
+        x = 1
+
+
+        <BANNER>
+
+        class FlashAttentionPatchCollator:
+            """Casts."""
+        '''
+    )
+    after = before.replace('    """Casts."""', '    """' + LEGACY_TEXT.strip() + '\n\n    Casts.\n    """')
+    assert_codemod(tmp_path, CODEMOD, {MAIN: before}, {MAIN: after})

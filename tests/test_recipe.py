@@ -104,5 +104,7 @@ def test_a_second_recipe_maps_a_new_variant_block_without_code_change(tmp_path):
     assert "training_args_v4 = create_training_config(" in new
     assert 'variant="v3-encoder-only"' in new
     assert "learning_rate=1e-4" in new
-    assert "SFTConfig(" not in new
+    function_start = new.index("def create_training_config(")
+    assert "SFTConfig(" not in new[:function_start], "the block is gone; only the inserted function builds one"
+    assert new.count("SFTConfig(") == 1
     assert report.blocks_replaced == 1

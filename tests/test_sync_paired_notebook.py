@@ -182,3 +182,18 @@ def test_missing_notebook_is_reported(tmp_path):
     changes, report = sync(tmp_path, {MAIN: SCRIPT}, MIGRATED)
     assert set(changes) == {MAIN}
     assert "does not exist" in report.notes[0].message
+
+
+def test_a_cell_keeps_its_outputs_by_colab_id_when_a_new_cell_comes_before_it(tmp_path):
+    migrated = MIGRATED.replace(
+        '# %% id="collator"\ncollate_fn = AllTokensCollator(processor, model)',
+        '# %%\ndef make():\n    return 1\n\n\n# %% id="collator"\ncollate_fn = make_collator()',
+    )
+    stored = paired_notebook_text(SCRIPT)
+    changes, _ = sync(tmp_path, {MAIN: SCRIPT, NOTEBOOK: stored}, migrated)
+    notebook = nbformat.reads(changes[NOTEBOOK], as_version=4)
+    new_cell = next(cell for cell in notebook.cells if cell.source.startswith("def make"))
+    assert new_cell.outputs == [] and new_cell.execution_count is None
+    cells = cells_by_id(changes[NOTEBOOK])
+    assert cells["collator"].source.startswith("collate_fn = make_collator()")
+    assert cells["collator"].outputs == cells_by_id(stored)["collator"].outputs

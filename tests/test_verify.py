@@ -198,6 +198,13 @@ def test_spec_prefers_the_src_package_and_falls_back_to_the_main_file(recipe, mi
     assert single.config_source.path == "notebook.py"
 
 
+def test_a_variant_without_a_collator_is_refused_before_anything_runs(recipe, migrated_repo):
+    blocks = (dataclasses.replace(recipe.config_blocks[0], collator=None),) + recipe.config_blocks[1:]
+    smoke = check_smoke(migrated_repo, dataclasses.replace(recipe, config_blocks=blocks), device="cpu", steps=1)
+    assert not smoke.passed
+    assert "'v1-all-tokens' name no collator" in smoke.detail and 'collator = "ClassName"' in smoke.detail
+
+
 def test_adapter_drops_refused_keywords_and_cuda_only_flags():
     class Strict:
         def __init__(self, output_dir, tf32=None, bf16=None):
@@ -219,13 +226,13 @@ def test_adapter_drops_refused_keywords_and_cuda_only_flags():
     assert "unexpected keyword argument 'logging_dir'" in adaptations[0].error
     with pytest.raises(TypeError):  # a positional mistake is not papered over
         adapted("o", "extra", "too", "many")
-    with pytest.raises(ValueError, match="other"):
 
-        class Other(Strict):
-            def __init__(self, **kwargs):
-                raise ValueError("some other problem")
+    class Unrelated:
+        def __init__(self, **kwargs):
+            raise ValueError("some other problem with tf32")
 
-        make_config_adapter(Other, [])(output_dir="o")
+    with pytest.raises(ValueError, match="some other problem"):  # tf32 is not set: nothing to adapt
+        make_config_adapter(Unrelated, [])(output_dir="o", tf32=False)
 
 
 def test_main_file_loader_runs_imports_and_definitions_only(tmp_path):
@@ -418,3 +425,17 @@ def test_a_real_migration_of_target_repo_verifies_and_trains(recipe, tmp_path):
     first_variant = dataclasses.replace(recipe, config_blocks=recipe.config_blocks[:1])
     smoke = check_smoke(repo / MAIN_FILE, first_variant, device="cpu", steps=1)
     assert smoke.passed, smoke.detail
+
+
+@pytest.mark.training
+def test_a_run_name_that_differs_from_the_plan_fails_the_smoke_check(recipe, tmp_path):
+    repo = build_migrated_fixture(tmp_path)
+    config = repo / "src/training/config.py"
+    text = config.read_text(encoding="utf-8")
+    assert 'run_name=f"qwen2vl-{variant}"' in text
+    config.write_text(text.replace('run_name=f"qwen2vl-{variant}"', 'run_name=f"qwen2vl-7b-{variant}"'), encoding="utf-8")
+    first_variant = dataclasses.replace(recipe, config_blocks=recipe.config_blocks[:1])
+    smoke = check_smoke(repo, first_variant, device="cpu", steps=1)
+    assert not smoke.passed
+    assert "run names disagree" in smoke.detail
+    assert "W&B run 'qwen2vl-7b-v1-all-tokens'" in smoke.detail and "recipe 'qwen2vl-v1-all-tokens'" in smoke.detail

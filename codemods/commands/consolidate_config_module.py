@@ -51,16 +51,16 @@ from codemods.sections import banner_title
 
 DESCRIPTION = "Replace the old config factories with create_training_config() plus deprecated aliases, and migrate callers."
 
-HELPER_NAME = "_config_from_deprecated_call"
+BUILDER_NAME = "_config_from_deprecated_call"
 
-_HELPER_TEMPLATE = '''
-def __HELPER__(old_name: str, variant: str, kwargs: dict) -> __CLASS__:
+_BUILDER_TEMPLATE = '''
+def __BUILDER__(old_name: str, variant: str, kwargs: dict) -> __CLASS__:
     """Build what a deprecated factory built, through __FN__().
 
     Keywords that __FN__() takes are forwarded to it; any other keyword
     (output_dir, run_name, label_names, ...) is set on the config it returns.
     """
-    # stacklevel=3 skips this helper and the alias, so the warning points at the caller.
+    # stacklevel=3 skips this function and the alias, so the warning points at the caller.
     warnings.warn(
         f"{old_name}() is deprecated; use __FN__(variant={variant!r}, ...) instead",
         DeprecationWarning,
@@ -83,7 +83,7 @@ def __HELPER__(old_name: str, variant: str, kwargs: dict) -> __CLASS__:
 _ALIAS_TEMPLATE = '''
 def __OLD__(**kwargs) -> __CLASS__:
     """Deprecated: use ``__FN__(variant="__VARIANT_VALUE__", ...)`` instead."""
-    return __HELPER__(
+    return __BUILDER__(
         "__OLD__",
         "__VARIANT_VALUE__",
         __KWARGS__,
@@ -346,15 +346,15 @@ def _kwargs_with_defaults(defaults: Mapping[str, object]) -> str:
 
 
 def deprecated_aliases(module: cst.Module, function: ConfigFunction, old: OldFactories) -> list[cst.BaseStatement]:
-    """The helper and the alias ``def``s the module does not define yet."""
+    """The shared builder and the alias ``def``s the module does not define yet."""
     defined = _defined(module)
     missing = [d for d in old.spec.deprecated if d.old not in defined]
     if not missing:
         return []
-    values = {"FN": function.name, "CLASS": function.config_class_name, "HELPER": HELPER_NAME}
+    values = {"FN": function.name, "CLASS": function.config_class_name, "BUILDER": BUILDER_NAME}
     statements = []
-    if HELPER_NAME not in defined:
-        statements += _statements(_fill(_HELPER_TEMPLATE, VARIANT=function.parameters[0].name, **values))
+    if BUILDER_NAME not in defined:
+        statements += _statements(_fill(_BUILDER_TEMPLATE, VARIANT=function.parameters[0].name, **values))
     for deprecated in missing:
         # An alias keeps the old factory's own defaults (e.g. eval_steps=100) for what the new function takes.
         kwargs = _kwargs_with_defaults(old.own_defaults.get(deprecated.old, {}))
@@ -362,6 +362,28 @@ def deprecated_aliases(module: cst.Module, function: ConfigFunction, old: OldFac
             _fill(_ALIAS_TEMPLATE, OLD=deprecated.old, VARIANT_VALUE=deprecated.variant, KWARGS=kwargs, **values)
         )
     return statements
+
+
+def report_alias_changes(context: Context, path: str, root: str, old: OldFactories, aliases: Sequence[str]) -> None:
+    """What an old name builds now, called with no arguments, against what its ``def`` built."""
+    function = context.recipe.config_function
+    assert function is not None
+    for name in aliases:
+        factory = old.factories[name]
+        if factory.extra_fields:  # read from an alias already: nothing to compare against
+            continue
+        before = factory.build({})
+        mapped = map_call(
+            function,
+            root,
+            old.variants[name],
+            [],
+            before,
+            path=path,
+            block=f"{path} {name}() (deprecated alias)",
+            implicit=before,
+        )
+        context.report.behaviour_changes.extend(mapped.changes)
 
 
 def add_imports(module: cst.Module, imports: Sequence[ImportItem]) -> cst.Module:
@@ -382,17 +404,18 @@ def migrate_config_module(
         context.report.info(task.id, f"replaced the old factories with {function.name}()", path)
         report_stack_notes(context, task.id, path)
     renames = {d.old: function.name for d in spec.deprecated}
-    new_module = rename_in_docstrings(context, task, path, new_module, renames, {*renames, HELPER_NAME})
+    new_module = rename_in_docstrings(context, task, path, new_module, renames, {*renames, BUILDER_NAME})
     aliases = deprecated_aliases(new_module, function, old)
     new_module = append_under_banner(new_module, aliases, recipe.deprecation_banner)
     imports = []
-    if aliases and HELPER_NAME in _defined(new_module) and HELPER_NAME not in _defined(module):
+    if aliases and BUILDER_NAME in _defined(new_module) and BUILDER_NAME not in _defined(module):
         imports += [ImportItem("dataclasses"), ImportItem("inspect"), ImportItem("warnings")]
     if function.config_class_name not in _bound_at_module_level(new_module):
         imports.append(ImportItem(function.config_class_module, function.config_class_name))
-    if aliases:
-        names = ", ".join(d.old for d in spec.deprecated if d.old in {s.name.value for s in aliases if isinstance(s, cst.FunctionDef)})
-        context.report.info(task.id, f"kept {names} as deprecated aliases of {function.name}()", path)
+    written = [s.name.value for s in aliases if isinstance(s, cst.FunctionDef) and s.name.value in old.variants]
+    if written:
+        context.report.info(task.id, f"kept {', '.join(written)} as deprecated aliases of {function.name}()", path)
+        report_alias_changes(context, path, root, old, written)
     return add_imports(new_module, imports)
 
 
@@ -517,8 +540,11 @@ def migrate_package_init(context: Context, task: Task, path: str, old: OldFactor
     module = context.parse(path)
     renamer = RenameOldImports(path, old, function.name, keep=set())
     new_module = module.visit(renamer)
-    new_module, all_changed = rename_in_all(new_module, {name: function.name for name in old.variants})
+    renames = {name: function.name for name in old.variants}
+    new_module, all_changed = rename_in_all(new_module, renames)
+    new_module = rename_in_docstrings(context, task, path, new_module, renames, {"__getattr__"})
     if not renamer.renamed and not all_changed:
+        context.write_module(path, new_module)
         return
     context.report.info(task.id, f"the package now exports {function.name} instead of {', '.join(old.variants)}", path)
     if "__getattr__" not in _defined(new_module):
@@ -590,6 +616,7 @@ class MigrateOldFactoryCalls(cst.CSTTransformer):
         self.context, self.task, self.path, self.module = context, task, path, module
         self.uses, self.old, self.root = uses, old, root
         self.constants = module_constants(module)
+        self.needs_dataclasses = False
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if original_node not in self.uses.calls:
@@ -614,11 +641,28 @@ class MigrateOldFactoryCalls(cst.CSTTransformer):
             implicit=before,
         )
         report = self.context.report
-        report.behaviour_changes.extend(mapped.changes)
+        # A caller chose these values on purpose (often from its command line): keep them on the
+        # returned config instead of letting the variant's derived or fixed values replace them.
+        passed = {kw.name for kw in mapped.arguments}
+        changed = {change.field for change in mapped.changes}
+        kept = [kw for kw in keywords if kw.name not in passed and kw.name in changed]
+        report.behaviour_changes.extend(c for c in mapped.changes if c.field not in {kw.name for kw in kept})
         report.info(self.task.id, f"{old_name}(...) -> {function.name}(variant={variant!r}, ...)", self.path, line)
-        return new_call(function.name, mapped.arguments, argument_indent(original_node)).with_changes(
+        indent = argument_indent(original_node)
+        call = new_call(function.name, mapped.arguments, indent).with_changes(
             func=self._new_func(updated_node.func, old_name, function.name)
         )
+        if not kept:
+            return call
+        self.needs_dataclasses = True
+        report.info(
+            self.task.id,
+            f"kept {', '.join(kw.name for kw in kept)} as passed, via dataclasses.replace(): "
+            f"{function.name}() cannot take them",
+            self.path,
+            line,
+        )
+        return preserving_replace(self.module.code_for_node(call), kept, indent)
 
     @staticmethod
     def _new_func(func: cst.BaseExpression, old_name: str, new_name: str) -> cst.BaseExpression:
@@ -627,6 +671,16 @@ class MigrateOldFactoryCalls(cst.CSTTransformer):
         if isinstance(func, cst.Attribute) and func.attr.value == old_name:
             return func.with_changes(attr=func.attr.with_changes(value=new_name))
         return func  # an ``as`` alias keeps its local name; the import is renamed instead
+
+
+def preserving_replace(call_source: str, kept: Sequence, indent: str) -> cst.BaseExpression:
+    """``dataclasses.replace(<new call>, name=value, ...)``: the new call plus the caller's own values."""
+    inner = call_source.replace("\n", "\n" + indent)
+    lines = ["dataclasses.replace(", f"{indent}{inner},"]
+    for kw in kept:
+        lines.append(f"{indent}{kw.name}={kw.source}," + (f"  {kw.comment}" if kw.comment else ""))
+    lines.append(")")
+    return cst.parse_expression("\n".join(lines))
 
 
 def migrate_callers(context: Context, task: Task, old: OldFactories, root: str, skip: set[str]) -> None:
@@ -651,8 +705,11 @@ def migrate_callers(context: Context, task: Task, old: OldFactories, root: str, 
                 path,
                 lines[0],
             )
-        new_module = module.visit(MigrateOldFactoryCalls(context, task, path, module, uses, old, root))
+        migrate = MigrateOldFactoryCalls(context, task, path, module, uses, old, root)
+        new_module = module.visit(migrate)
         new_module = new_module.visit(RenameOldImports(path, old, function.name, keep=set(uses.other_uses)))
+        if migrate.needs_dataclasses:
+            new_module = add_imports(new_module, [ImportItem("dataclasses")])
         context.write_module(path, new_module)
 
 

@@ -58,14 +58,10 @@ def config_import(function: ConfigFunction) -> cst.SimpleStatementLine:
     return statement
 
 
-def _blank(count: int) -> list[cst.EmptyLine]:
-    return cells.blank_lines(count)
-
-
 def _chain(statements: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement]:
     """Lay out the new statements: two blank lines before the ``def`` after an import."""
     laid_out = [statements[0]]
-    laid_out.extend(cells.with_leading_lines(stmt, _blank(2)) for stmt in statements[1:])
+    laid_out.extend(cells.with_leading_lines(stmt, cells.blank_lines(2)) for stmt in statements[1:])
     return laid_out
 
 
@@ -86,7 +82,7 @@ def insert_as_cell(module: cst.Module, start: int, statements: Sequence[cst.Base
     new_cell = _chain(statements)
     new_cell[0] = cells.with_leading_lines(new_cell[0], [*earlier, marker])
     # Two blank lines after a def before the next marker, as jupytext writes them.
-    body[start] = cells.with_leading_lines(first, [*_blank(2), *own])
+    body[start] = cells.with_leading_lines(first, [*cells.blank_lines(2), *own])
     return module.with_changes(body=[*body[:start], *new_cell, *body[start:]])
 
 
@@ -101,8 +97,8 @@ def insert_before(module: cst.Module, index: int, statements: Sequence[cst.BaseS
     new_statements = _chain(statements)
     # Keep the blank lines that separated the statement from the previous one (a def wants two).
     wanted = 2 if isinstance(new_statements[0], cst.FunctionDef) else 1
-    new_statements[0] = cells.with_leading_lines(new_statements[0], _blank(max(blanks, wanted)) if index else [])
-    body[index] = cells.with_leading_lines(target, [*_blank(2), *lines[blanks:]])
+    new_statements[0] = cells.with_leading_lines(new_statements[0], cells.blank_lines(max(blanks, wanted)) if index else [])
+    body[index] = cells.with_leading_lines(target, [*cells.blank_lines(2), *lines[blanks:]])
     return module.with_changes(body=[*body[:index], *new_statements, *body[index:]])
 
 

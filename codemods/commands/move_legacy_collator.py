@@ -7,8 +7,8 @@ the plan's LEGACY text at the top of its docstring and the original explanation
 below it. What belongs to the class travels with it: the comment right above it
 and the expression statements after it that mention it (the "created" print),
 taken from its jupytext cell, or, in a plain module, from the statements that
-directly follow it. A cell left empty loses its ``# %%`` marker; the markdown
-cells before it stay where they were.
+directly follow it. A cell that moves whole takes its ``# %%`` marker along
+(no empty cell stays behind); the markdown cells before it stay where they were.
 
 Task 7 moves the legacy class of ``src/data/collators.py`` with the same code
 (:func:`move_legacy_class`).
@@ -509,8 +509,10 @@ class LegacyMove:
             kept[0] = kept[0].with_changes(leading_lines=_without_leading_blanks(kept[0].leading_lines))
         before_section = _without_trailing_blanks([*carried, *module.footer])
 
+        # A cell that moves whole keeps its marker (and the Colab id in it): it is the same notebook cell.
+        moved_marker = marker if cell_emptied else None
         cls = body[index].with_changes(
-            leading_lines=self._section_head(before_section, own, jupytext, section_exists)
+            leading_lines=self._section_head(before_section, own, jupytext, section_exists, moved_marker)
         )
         followers = [body[position] for position in group[1:]]
         if followers and not (followers[0].leading_lines and _is_blank(followers[0].leading_lines[0])):
@@ -536,11 +538,13 @@ class LegacyMove:
             statements[0] = statements[0].with_changes(leading_lines=head)
         return statements
 
-    def _section_head(self, before, own, jupytext: bool, section_exists: bool) -> list[cst.EmptyLine]:
+    def _section_head(
+        self, before, own, jupytext: bool, section_exists: bool, marker: cst.EmptyLine | None
+    ) -> list[cst.EmptyLine]:
         """Leading lines of the moved class: old footer, cell marker, banner, its own comment."""
         head = [*before, *blank_lines(_blank_lines_above_section(before, jupytext))]
         if jupytext:
-            head.append(cst.EmptyLine(comment=cst.Comment("# %%")))
+            head.append(marker or cst.EmptyLine(comment=cst.Comment("# %%")))
         if not section_exists:
             head.extend(comment_lines(self.legacy.banner))
             head.append(cst.EmptyLine())
@@ -577,16 +581,16 @@ def move_legacy_class(context: Context, path: str, task_id: str) -> bool:
         return False
     section = section_start(module.body, banner_title(legacy.banner))
     if section is not None and index >= section:
-        context.report.info(
-            task_id, f"{module.body[index].name.value} is already in the legacy section", path
-        )
-        _warn_about_callers(context, module, path, task_id)
-        return False
+        return _complete_in_place(context, module, index, path, task_id)
 
     mover = LegacyMove(legacy, context.recipe.rename_policy)
     group = mover.statements_that_go_along(module.body, index, is_jupytext(module))
     entries = deferred_registry_entries(context, module, path, task_id, index, group)
     new_module, followers = mover.apply(module, index, section is not None, entries)
+    try:
+        cst.parse_module(new_module.code)
+    except cst.ParserSyntaxError as error:  # pragma: no cover - a bug here, never the user's code
+        raise Refusal(task_id, f"moving the legacy class would not parse: {error.message}", path) from None
     changed = context.write_module(path, new_module)
     if changed:
         along = f" with {followers} statement(s) of its cell" if followers else ""
@@ -595,6 +599,18 @@ def move_legacy_class(context: Context, path: str, task_id: str) -> bool:
             f"moved {legacy.new} (was {legacy.old}) to the end of the module, under the legacy banner{along}",
             path,
         )
+    _warn_about_callers(context, new_module, path, task_id)
+    return changed
+
+
+def _complete_in_place(context: Context, module: cst.Module, index: int, path: str, task_id: str) -> bool:
+    """The class is already in the legacy section: only a missing LEGACY docstring is added."""
+    cls = module.body[index]
+    documented = with_legacy_docstring(cls, context.recipe.legacy.docstring, module.default_indent)
+    new_module = module.with_changes(body=[*module.body[:index], documented, *module.body[index + 1 :]])
+    changed = context.write_module(path, new_module)
+    state = "; added the LEGACY docstring" if changed else ""
+    context.report.info(task_id, f"{cls.name.value} is already in the legacy section{state}", path)
     _warn_about_callers(context, new_module, path, task_id)
     return changed
 

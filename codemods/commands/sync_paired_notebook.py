@@ -66,27 +66,36 @@ def synced_notebook(
     """The notebook rebuilt from the script, with the stored notebook's outputs and cell metadata.
 
     jupytext pairs a new cell with a stored one by identical source first, then
-    by position. The stored sources are renamed (old -> new) before pairing so
-    that a cell changed only by the renames keeps its own outputs instead of
-    borrowing a neighbour's; the sources written are always the script's.
+    by position. So that a changed cell keeps its own outputs instead of
+    borrowing a neighbour's, pairing looks at the stored cells as the migration
+    left them: a cell whose marker carries the same Colab ``id`` is the same cell,
+    and the others are compared with the renames applied. The sources written are
+    always the script's.
     """
     stored = jupytext.reads(notebook_text, fmt="ipynb")
     rebuilt = jupytext.reads(script_text, fmt=script_format)
     combined = combine_inputs_with_outputs(
-        rebuilt, _with_renamed_sources(stored, renames or {}), fmt=script_format
+        rebuilt, _pairing_view(stored, rebuilt, renames or {}), fmt=script_format
     )
     _stable_cell_ids(combined, stored)
     return combined
 
 
-def _with_renamed_sources(notebook: NotebookNode, renames: dict[str, str]) -> NotebookNode:
+def _pairing_view(stored: NotebookNode, rebuilt: NotebookNode, renames: dict[str, str]) -> NotebookNode:
+    """A copy of the stored notebook whose sources are what each cell should be paired by."""
+    view = copy.deepcopy(stored)
+    by_id: dict[str, list[NotebookNode]] = {}
+    for cell in rebuilt.cells:
+        if isinstance(cell.metadata.get("id"), str):
+            by_id.setdefault(cell.metadata["id"], []).append(cell)
     pattern = word_pattern(renames)
-    if pattern is None:
-        return notebook
-    renamed = copy.deepcopy(notebook)
-    for cell in renamed.cells:
-        cell.source = pattern.sub(lambda match: renames[match.group(1)], cell.source)
-    return renamed
+    for cell in view.cells:
+        same = by_id.get(cell.metadata.get("id"), []) if isinstance(cell.metadata.get("id"), str) else []
+        if len(same) == 1 and same[0].cell_type == cell.cell_type:
+            cell.source = same[0].source
+        elif pattern is not None:
+            cell.source = pattern.sub(lambda match: renames[match.group(1)], cell.source)
+    return view
 
 
 def _stable_cell_ids(notebook: NotebookNode, stored: NotebookNode) -> None:
@@ -150,7 +159,8 @@ def notebook_text(notebook: NotebookNode) -> str:
 
 
 def _first_line(source: str, width: int = 40) -> str:
-    line = next((text.strip() for text in source.splitlines() if text.strip()), "")
+    # The first line that says something (banners of `=` signs don't).
+    line = next((text.strip() for text in source.splitlines() if any(c.isalnum() for c in text)), "")
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
