@@ -23,6 +23,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
 
 from codemods.context import Context, Level
+from codemods.memo import per_tree
 from codemods.recipe import ConfigBlock, ConfigFunction, Recipe
 
 OUTPUT_ROOT = "{output_root}"
@@ -392,10 +393,13 @@ def block_spec(recipe: Recipe, target: str) -> ConfigBlock | None:
     return None
 
 
+@per_tree
 def find_config_blocks(module: cst.Module, recipe: Recipe) -> ConfigBlocks:
-    """The inline config blocks of a module; ``module`` must not be mutated meanwhile."""
+    """The inline config blocks of a module."""
     function = recipe.config_function
     assert function is not None
+    if function.config_class_name not in module.code:
+        return ConfigBlocks((), (), ())
     finder = _ConfigCalls(function)
     MetadataWrapper(module, unsafe_skip_copy=True).visit(finder)
     matched, unmatched, at_top = [], [], set()

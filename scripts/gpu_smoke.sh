@@ -38,8 +38,6 @@ PACKAGES=(
   typer==0.29.2 rich==15.0.0 click==8.5.1 shellingham==1.5.4 pygments==2.21.0 annotated-doc==0.0.7
 )
 NO_DEPS_PACKAGES=(qwen-vl-utils==0.0.14)
-# What the codemods and the smoke run import; installing these pulls the rest from ./wheels.
-ROOTS=(trl datasets libcst rope wandb jupytext typer rich)
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -66,8 +64,11 @@ if [[ ! -d "$WHEELS" ]]; then
   exit 2
 fi
 t0=$(now)
-"$PYTHON" -m pip install --quiet --no-index --find-links "$WHEELS" --no-deps "${NO_DEPS_PACKAGES[@]}"
-"$PYTHON" -m pip install --quiet --no-index --find-links "$WHEELS" "${ROOTS[@]}"
+# Into a separate target directory, so the image's own torch/transformers stay untouched.
+SITE="${SITE:-$(mktemp -d)/site}"
+"$PYTHON" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target "$SITE" "$WHEELS"/*.whl
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 t1=$(now)
 echo "install: $(elapsed "$t0" "$t1") s"
 "$PYTHON" - <<'EOF'

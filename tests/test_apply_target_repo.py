@@ -43,16 +43,28 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
+def make_repo(root: Path) -> Path:
     """A committed git copy of target_repo, with analyze_tokens.py untracked as in the user's checkout."""
-    root = tmp_path / "repo"
     shutil.copytree(TARGET_REPO, root, ignore=shutil.ignore_patterns("__pycache__"))
     git(root, "init", "-q")
     (root / ".git" / "info" / "exclude").write_text("__pycache__/\n")
     git(root, "add", "-A")
     git(root, "reset", "-q", "--", "analyze_tokens.py")
     git(root, "commit", "-qm", "before the plan")
+    return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory) -> Path:
+    """One applied migration shared by the tests that only read its result."""
+    root = make_repo(tmp_path_factory.mktemp("migrated") / "repo")
+    result = apply(root)
+    assert result.exit_code == 0, result.output
     return root
 
 
@@ -76,9 +88,8 @@ def test_dry_run_writes_nothing_and_shows_the_table(repo: Path):
     assert "nothing was written" in result.output
 
 
-def test_apply_migrates_and_greps_clean_outside_allowed_sections(repo: Path):
-    result = apply(repo)
-    assert result.exit_code == 0, result.output
+def test_apply_migrates_and_greps_clean_outside_allowed_sections(migrated: Path):
+    repo = migrated
     recipe = load_recipe()
     assert not (repo / "analyze_tokens.py").exists()
     for path in repo.rglob("*.py"):
@@ -169,8 +180,8 @@ def test_single_file_root_migrates_only_the_main_file(repo: Path):
     assert MAIN in changed
 
 
-def test_migrated_src_imports(repo: Path):
-    assert apply(repo).exit_code == 0
+def test_migrated_src_imports(migrated: Path):
+    repo = migrated
     code = (
         "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
         "import src.training, src.training.config, src.data, src.data.collators, src.utils\n"
@@ -181,10 +192,9 @@ def test_migrated_src_imports(repo: Path):
     assert result.returncode == 0, result.stderr
 
 
-def test_whole_repo_golden(repo: Path):
+def test_whole_repo_golden(migrated: Path):
     """target_repo -> the expected migrated tree committed under tests/golden."""
-    assert apply(repo).exit_code == 0
     expected = tree_digest(GOLDEN)
-    actual = {path: digest for path, digest in tree_digest(repo).items()}
+    actual = tree_digest(migrated)
     differing = sorted(p for p in set(expected) | set(actual) if expected.get(p) != actual.get(p))
     assert not differing, f"differs from the golden tree: {differing}"

@@ -208,12 +208,30 @@ def test_whole_word_only_and_underscore_is_a_word_character(tmp_path: Path):
     assert scan(tmp_path).findings == []
 
 
-def test_file_limited_renames_apply_only_to_the_main_file_and_its_notebook(tmp_path: Path):
+def main_only_recipe():
+    """The bundled recipe with its v3 -> v2 variable renames limited to the main file."""
+    text = RECIPE_TEXT
+    for new in ("collate_fn_v2", "training_args_v2"):
+        text = text.replace(f'new = "{new}"\n', f'new = "{new}"\nfiles = ["main"]\n')
+    recipe = parse_recipe(text)
+    assert all(r.files == ("main",) for r in recipe.renames if r.new.endswith("_v2"))
+    return recipe
+
+
+def test_repository_wide_variable_renames_are_checked_everywhere(tmp_path: Path):
     code = "collate_fn_v3 = build()\ntraining_args_v3 = make()\n"
     write(tmp_path, {MAIN: code, "other.py": code})
     found = {(f.path, f.old_name) for f in scan(tmp_path).findings}
+    assert found == {(p, n) for p in (MAIN, "other.py") for n in ("collate_fn_v3", "training_args_v3")}
+
+
+def test_file_limited_renames_apply_only_to_the_main_file_and_its_notebook(tmp_path: Path):
+    code = "collate_fn_v3 = build()\ntraining_args_v3 = make()\n"
+    write(tmp_path, {MAIN: code, "other.py": code})
+    findings = find_stale(tmp_path, main_only_recipe()).findings
+    found = {(Path(f.path).name, f.old_name) for f in findings}
     assert found == {(MAIN, "collate_fn_v3"), (MAIN, "training_args_v3")}
-    [main_finding] = [f for f in scan(tmp_path).findings if f.old_name == "collate_fn_v3"]
+    [main_finding] = [f for f in findings if f.old_name == "collate_fn_v3"]
     assert main_finding.suggestion == "collate_fn_v2"
 
 
@@ -472,7 +490,7 @@ def test_notebook_that_is_not_json_is_text_scanned(tmp_path: Path):
 def test_paired_notebook_follows_the_main_files_renames(tmp_path: Path):
     cells = [code_cell("collate_fn_v3 = make()\n")]
     write(tmp_path, {MAIN.replace(".py", ".ipynb"): notebook(cells), "notebooks/other.ipynb": notebook(cells)})
-    found = [(f.path, f.old_name) for f in scan(tmp_path).findings]
+    found = [(Path(f.path).name, f.old_name) for f in find_stale(tmp_path, main_only_recipe()).findings]
     assert found == [(MAIN.replace(".py", ".ipynb"), "collate_fn_v3")]
 
 
@@ -502,7 +520,7 @@ def test_finding_json_keys_are_stable():
     finding = Finding("a.py", 1, 2, "collate_fn_fixed_1", "call", "AllTokensCollator", "x")
     assert list(finding.to_dict()) == [
         "path", "line", "column", "byte_column", "cell", "file_line", "file_column",
-        "old_name", "kind", "suggestion", "source_line",
+        "old_name", "kind", "suggestion", "source_line", "severity",
     ]
 
 
@@ -643,3 +661,14 @@ def test_bench_tree_plants_are_found_exactly(tmp_path: Path):
     assert bench._verify_check(result.findings, plants, tmp_path.resolve()) == []
     kinds = {p.kind for p in plants if p.reported}
     assert kinds == {f.kind for f in result.findings} and len(kinds) >= 18
+
+
+def test_stored_notebook_outputs_warn_without_failing_the_check(tmp_path: Path):
+    cell = code_cell("print('done')\n")
+    cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["✅ collate_fn_fixed_1 created\n"]}]
+    write(tmp_path, {"run.ipynb": notebook([cell])})
+    result = scan(tmp_path)
+    assert [(f.kind, f.severity) for f in result.findings] == [("notebook output", "warning")]
+    assert result.failures == [] and result.exit_code == 0
+    write(tmp_path, {"mod.py": "x = collate_fn_fixed_1()\n"})
+    assert scan(tmp_path).exit_code == 1

@@ -15,10 +15,10 @@ from codemods.check_formats import render_github, render_json, render_sarif, ren
 from codemods.recipe import load_recipe
 
 RECIPE = load_recipe()
-GITHUB_ERROR = re.compile(r"^::error file=[^,]+,line=\d+,col=\d+::.+$")
+GITHUB_ERROR = re.compile(r"^::(error|warning) file=[^,]+,line=\d+,col=\d+::.+$")
 JSON_KEYS = [
     "path", "line", "column", "byte_column", "cell", "file_line", "file_column",
-    "old_name", "kind", "suggestion", "source_line",
+    "old_name", "kind", "suggestion", "source_line", "severity",
 ]
 
 SOURCE = '''\
@@ -84,8 +84,11 @@ def test_json_of_a_clean_tree_is_an_empty_list(tmp_path: Path):
 
 def test_github_lines_are_workflow_commands(result: CheckResult):
     lines = render_github(result).splitlines()
-    errors = [line for line in lines if line.startswith("::error file=")]
+    errors = [line for line in lines if GITHUB_ERROR.match(line)]
     assert len(errors) == len(result.findings)
+    outputs = [line for line in errors if "(notebook output)" in line]
+    assert outputs and all(line.startswith("::warning ") for line in outputs), "stored outputs only warn"
+    assert all(line.startswith("::error ") for line in errors if line not in outputs)
     for line in errors:
         assert GITHUB_ERROR.match(line), line
     assert all(line.startswith(("::error ", "::warning ")) for line in lines)
@@ -188,7 +191,7 @@ def test_text_for_a_clean_tree(tmp_path: Path):
     (tmp_path / "a.py").write_text("x = 1\n")
     console = Console(record=True, width=100, force_terminal=False)
     render_text(find_stale(tmp_path, RECIPE), console)
-    assert "✓ no stale names (1 file checked)" in console.export_text()
+    assert "✓ no stale names in code or text (1 file checked)" in console.export_text()
 
 
 def test_text_cuts_long_lines_around_the_name():

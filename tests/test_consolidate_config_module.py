@@ -216,7 +216,7 @@ CONFIG_AFTER = (
     CONFIG_HEAD.replace("``create_sft_config``", "``create_training_config``")
     .replace("``create_assistant_only_training_config``", "``create_training_config``")
     .replace("import create_sft_config,", "import create_training_config,")
-    .replace("= create_sft_config(", "= create_training_config(")
+    .replace("= create_sft_config(", '= create_training_config(variant="v1-all-tokens",')
     .replace("from trl import SFTConfig\n", "from trl import SFTConfig\nimport dataclasses\nimport inspect\nimport warnings\n")
     + plan_function(ROOT)
     + "\n\n"
@@ -281,18 +281,27 @@ def main(args, report_to):
     print_training_config(training_args)
 '''
 
+# The caller chose output_dir, logging_dir, run_name and report_to itself (from its command line):
+# they stay as passed, on top of what the new function builds.
 TRAIN_AFTER = '''import sys
 
 from src.training.config import create_training_config, print_training_config  # noqa: E402
+import dataclasses
 
 
 def main(args, report_to):
     # 3. Training configuration
-    training_args = create_training_config(
-        variant="v1-all-tokens",
-        num_train_epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        max_length=args.max_length,
+    training_args = dataclasses.replace(
+        create_training_config(
+            variant="v1-all-tokens",
+            num_train_epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            max_length=args.max_length,
+        ),
+        output_dir=args.output_dir,
+        logging_dir=args.logging_dir,
+        run_name=args.run_name,
+        report_to=report_to,
     )
     print_training_config(training_args)
 '''
@@ -300,18 +309,8 @@ def main(args, report_to):
 REPOSITORY = {CONFIG: CONFIG_BEFORE, INIT: INIT_BEFORE, TRAIN: TRAIN_BEFORE}
 
 
-def unverifiable(field, before, after, reason):
-    return BehaviourChange(TRAIN, f"{TRAIN}:8 create_sft_config(...)", field, before, after, Impact.UNVERIFIABLE, reason)
-
-
-DERIVED_AT_RUN_TIME = "create_training_config() derives it from the variant; the old value is only known at run time"
-TRAIN_CHANGES = [
-    unverifiable("output_dir", "args.output_dir", f'"{ROOT}/qwen2vl-nutrition-detection-v1-all-tokens"',
-                 DERIVED_AT_RUN_TIME),
-    unverifiable("logging_dir", "args.logging_dir", f'"{ROOT}/logs-v1-all-tokens"', DERIVED_AT_RUN_TIME),
-    unverifiable("report_to", "report_to", '"wandb"', "the value is only known at run time"),
-    unverifiable("run_name", "args.run_name", '"qwen2vl-v1-all-tokens"', DERIVED_AT_RUN_TIME),
-]
+# Nothing the caller passed is lost, so the caller adds no behaviour change.
+TRAIN_CHANGES: list[BehaviourChange] = []
 
 
 def alias_change(old_name, field, before, after, impact, reason):
@@ -351,7 +350,10 @@ def test_config_module_package_and_caller_golden(tmp_path):
     assert changed == {CONFIG: CONFIG_AFTER, INIT: INIT_AFTER, TRAIN: TRAIN_AFTER}
     assert report.behaviour_changes == ALIAS_CHANGES + TRAIN_CHANGES
     warnings_ = messages(report, Level.WARNING)
-    assert any(w.startswith("line 10: docstring example `training_args = create_training_config(`") for w in warnings_)
+    assert any(
+        w.startswith('line 10: docstring example `training_args = create_training_config(variant="v1-all-tokens",`')
+        for w in warnings_
+    )
     assert any("SFTConfig no longer accepts logging_dir" in w for w in warnings_)
     for text in changed.values():
         compile(text, "<migrated>", "exec")

@@ -64,7 +64,7 @@ def test_new_cell_before_the_cell_holding_the_first_block(tmp_path):
     )
     report = assert_codemod(tmp_path, "insert_config_function", {MAIN: before}, {MAIN: after})
     warnings = [n.message for n in report.notes if n.level is Level.WARNING]
-    assert len(warnings) == 2
+    assert len(warnings) == 3  # logging_dir, tf32, bf16
     assert any("logging_dir" in w and "SFTConfig no longer accepts logging_dir" in w for w in warnings)
     assert any("tf32=True" in w for w in warnings)
 

@@ -209,9 +209,15 @@ def test_text_policy_off_keeps_comments_and_strings(tmp_path):
 
 
 def test_main_file_only_renames_stay_in_the_main_file(tmp_path):
+    recipe = load_recipe()
+    limited = tuple(
+        dataclasses.replace(r, files=("main",)) if r.old in {"training_args_v3", "collate_fn_v3"} else r
+        for r in recipe.renames
+    )
+    recipe = dataclasses.replace(recipe, renames=limited)
     other = "training_args_v3 = 1\ncollate_fn_v3 = 2\n"
     main = "training_args_v3 = 1\nprint(training_args_v3.output_dir)\n"
-    changed, _ = run_codemod(tmp_path, "rename_collators", {"other.py": other, MAIN: main})
+    changed, _ = run_codemod(tmp_path, "rename_collators", {"other.py": other, MAIN: main}, recipe=recipe)
     assert changed == {MAIN: "training_args_v2 = 1\nprint(training_args_v2.output_dir)\n"}
 
 

@@ -25,11 +25,13 @@ from codemods.verify import IMPORTS, PARSE, SMOKE, STALE, check_files_parse, che
 TARGET_REPO = Path(__file__).resolve().parent.parent / "target_repo"
 MAIN_FILE = "fine_tuning_vlm_for_object_detection_trl.py"
 
-# The three class renames of the plan, applied textually to build a hand-made migrated fixture.
+# The plan's renames, applied textually to build a hand-made migrated fixture.
 CLASS_RENAMES = {
     "collate_fn_fixed_fixed1": "FlashAttentionPatchCollator",
     "collate_fn_fixed_1": "AllTokensCollator",
     "collate_fn_fixed_3": "AssistantOnlyCollator",
+    "collate_fn_v3": "collate_fn_v2",
+    "training_args_v3": "training_args_v2",
 }
 
 # The plan's create_training_config (Task 2), with the output root made relative.

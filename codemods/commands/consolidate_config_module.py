@@ -249,10 +249,12 @@ class RenameInDocstrings(cst.CSTTransformer):
 
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, renames: Mapping[str, str], skip_functions: set[str]):
+    def __init__(self, renames: Mapping[str, str], skip_functions: set[str], variants: Mapping[str, str]):
         super().__init__()
         self.renames = renames
-        self.pattern = word_pattern(list(renames))
+        self.variants = variants
+        # A call in an example also gets the variant the old factory stood for.
+        self.pattern = re.compile(word_pattern(list(renames)).pattern + r"(\(\s*\)?)?")
         self.skip_functions = skip_functions
         self.docstrings: set[cst.SimpleString] = set()
         self.changed_lines: list[tuple[int, str]] = []
@@ -283,17 +285,35 @@ class RenameInDocstrings(cst.CSTTransformer):
         start = self.get_metadata(PositionProvider, original_node).start.line
         new_lines = []
         for offset, line in enumerate(updated_node.value.split("\n")):
-            new_line = self.pattern.sub(lambda m: self.renames[m.group(0)], line)
+            new_line = self.pattern.sub(self._replacement, line)
             if new_line != line:
                 self.changed_lines.append((start + offset, new_line.strip()))
             new_lines.append(new_line)
         return updated_node.with_changes(value="\n".join(new_lines))
 
+    def _replacement(self, match: re.Match[str]) -> str:
+        call = match.group(1)
+        old = match.group(0)[: len(match.group(0)) - len(call or "")]
+        new = self.renames[old]
+        if not call or old not in self.variants:
+            return new + (call or "")
+        variant = f'variant="{self.variants[old]}"'
+        if call.rstrip().endswith(")"):
+            return f"{new}({variant})"
+        at_line_end = not match.string[match.end() :].strip()
+        return f"{new}({variant}," if at_line_end else f"{new}({variant}, "
+
 
 def rename_in_docstrings(
-    context: Context, task: Task, path: str, module: cst.Module, renames: Mapping[str, str], skip: set[str]
+    context: Context,
+    task: Task,
+    path: str,
+    module: cst.Module,
+    renames: Mapping[str, str],
+    skip: set[str],
+    variants: Mapping[str, str] | None = None,
 ) -> cst.Module:
-    renamer = RenameInDocstrings(renames, skip)
+    renamer = RenameInDocstrings(renames, skip, variants or {})
     new_module = MetadataWrapper(module).visit(renamer)
     if not renamer.changed_lines:
         return new_module
@@ -404,7 +424,10 @@ def migrate_config_module(
         context.report.info(task.id, f"replaced the old factories with {function.name}()", path)
         report_stack_notes(context, task.id, path)
     renames = {d.old: function.name for d in spec.deprecated}
-    new_module = rename_in_docstrings(context, task, path, new_module, renames, {*renames, BUILDER_NAME})
+    variants = {d.old: d.variant for d in spec.deprecated}
+    new_module = rename_in_docstrings(
+        context, task, path, new_module, renames, {*renames, BUILDER_NAME}, variants
+    )
     aliases = deprecated_aliases(new_module, function, old)
     new_module = append_under_banner(new_module, aliases, recipe.deprecation_banner)
     imports = []
@@ -542,7 +565,7 @@ def migrate_package_init(context: Context, task: Task, path: str, old: OldFactor
     new_module = module.visit(renamer)
     renames = {name: function.name for name in old.variants}
     new_module, all_changed = rename_in_all(new_module, renames)
-    new_module = rename_in_docstrings(context, task, path, new_module, renames, {"__getattr__"})
+    new_module = rename_in_docstrings(context, task, path, new_module, renames, {"__getattr__"}, old.variants)
     if not renamer.renamed and not all_changed:
         context.write_module(path, new_module)
         return

@@ -38,6 +38,7 @@ from codemods.cells import (
 )
 from codemods.commands.rename_collators import word_pattern
 from codemods.context import Context, Refusal
+from codemods.memo import per_tree
 from codemods.recipe import Legacy, RenamePolicy, Task
 from codemods.sections import banner_title
 
@@ -126,6 +127,7 @@ class LegacyUses(cst.CSTVisitor):
         return True
 
 
+@per_tree
 def legacy_uses(module: cst.Module, names: Sequence[str]) -> list[Use]:
     finder = LegacyUses(names, _has_postponed_annotations(module))
     cst.MetadataWrapper(module, unsafe_skip_copy=True).visit(finder)
