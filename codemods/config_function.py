@@ -255,23 +255,27 @@ def factory_from_def(
 
 
 # ---------------------------------------------------------------------- rendering
-def _signature_lines(function: ConfigFunction) -> list[str]:
-    lines = [f"def {function.name}("]
-    for index, section in enumerate(function.parameter_sections):
+def _sectioned_lines(sections, indent: str, item_text) -> list[str]:
+    """Comment-headed groups of ``item,`` lines with a blank line between groups: the plan's layout."""
+    lines: list[str] = []
+    for index, (comment, items) in enumerate(sections):
         if index:
             lines.append("")
-        if section.comment:
-            lines.append(f"    # {section.comment}")
-        for param in section.parameters:
-            text = f"    {param.name}: {param.annotation}"
-            if param.default is not None:
-                text += f" = {param.default}"
-            text += ","
-            if param.comment:
-                text += f"  # {param.comment}"
-            lines.append(text)
-    lines.append(f") -> {function.return_annotation}:")
+        if comment:
+            lines.append(f"{indent}# {comment}")
+        for item in items:
+            text, trailing_comment = item_text(item)
+            lines.append(f"{indent}{text}," + (f"  # {trailing_comment}" if trailing_comment else ""))
     return lines
+
+
+def _signature_lines(function: ConfigFunction) -> list[str]:
+    def parameter(param):
+        default = f" = {param.default}" if param.default is not None else ""
+        return f"{param.name}: {param.annotation}{default}", param.comment
+
+    sections = [(section.comment, section.parameters) for section in function.parameter_sections]
+    return [f"def {function.name}(", *_sectioned_lines(sections, "    ", parameter), f") -> {function.return_annotation}:"]
 
 
 def _docstring_lines(docstring: str) -> list[str]:
@@ -282,19 +286,9 @@ def _docstring_lines(docstring: str) -> list[str]:
 
 
 def _return_lines(function: ConfigFunction) -> list[str]:
-    lines = [f"    return {function.config_class_name}("]
-    for index, section in enumerate(function.field_sections):
-        if index:
-            lines.append("")
-        if section.comment:
-            lines.append(f"        # {section.comment}")
-        for config_field in section.fields:
-            text = f"        {config_field.name}={config_field.value},"
-            if config_field.comment:
-                text += f"  # {config_field.comment}"
-            lines.append(text)
-    lines.append("    )")
-    return lines
+    sections = [(section.comment, section.fields) for section in function.field_sections]
+    fields = _sectioned_lines(sections, "        ", lambda field: (f"{field.name}={field.value}", field.comment))
+    return [f"    return {function.config_class_name}(", *fields, "    )"]
 
 
 def render_config_function(function: ConfigFunction, output_root: str) -> str:

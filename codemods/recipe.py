@@ -51,6 +51,8 @@ class RenamePolicy:
     strings: bool = True
     substring_identifiers: str = "rename"
     substring_style: str = "snake_case"
+    # Prose files (by suffix) whose whole-word mentions are renamed too; empty: none.
+    documents: tuple[str, ...] = (".md",)
 
 
 @dataclass(frozen=True)
@@ -331,6 +333,17 @@ def _config_blocks(data: dict[str, Any], function: ConfigFunction | None) -> tup
     return tuple(blocks)
 
 
+def _rename_policy(raw: dict[str, Any]) -> RenamePolicy:
+    known = {f for f in RenamePolicy.__dataclass_fields__}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise RecipeError(f"rename_policy: unknown key(s) {unknown}; known: {sorted(known)}")
+    values = dict(raw)
+    if "documents" in values:
+        values["documents"] = tuple(values["documents"])
+    return RenamePolicy(**values)
+
+
 def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
     try:
         data = tomllib.loads(text)
@@ -359,7 +372,7 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
         tasks=_tasks(data),
         superseded_script=SupersededScript(script["path"], script["module"], script["superseded_by"]) if script else None,
         renames=_renames(data),
-        rename_policy=RenamePolicy(**data.get("rename_policy", {})),
+        rename_policy=_rename_policy(data.get("rename_policy", {})),
         legacy=legacy,
         config_function=function,
         config_blocks=_config_blocks(data, function),

@@ -257,3 +257,19 @@ def test_snake_case():
     assert snake_case("AssistantOnlyCollator") == "assistant_only_collator"
     assert snake_case("FlashAttentionPatchCollator") == "flash_attention_patch_collator"
     assert snake_case("HTTPCollator") == "http_collator"
+
+
+def test_markdown_notes_follow_the_renames(tmp_path):
+    note = "Run 2 used `collate_fn_fixed_3` (see test_collate_fn_fixed_3); collate_fn_fixed_2 is gone.\n"
+    code = "def test_collate_fn_fixed_3():\n    pass\n"
+    changed, report = run_codemod(tmp_path, "rename_collators", {"NOTES.md": note, "t.py": code})
+    assert changed["NOTES.md"] == (
+        "Run 2 used `AssistantOnlyCollator` (see test_assistant_only_collator); collate_fn_fixed_2 is gone.\n"
+    )
+    assert report.renames["document"] == 2
+
+
+def test_documents_policy_empty_leaves_notes(tmp_path):
+    recipe = dataclasses.replace(load_recipe(), rename_policy=RenamePolicy(documents=()))
+    changed, _ = run_codemod(tmp_path, "rename_collators", {"NOTES.md": "`collate_fn_fixed_1`\n"}, recipe=recipe)
+    assert changed == {}

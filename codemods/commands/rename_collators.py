@@ -319,6 +319,24 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
     return changed
 
 
+def rename_in_document(context: Context, path: str, task_id: str) -> bool:
+    """Whole-word renames in a prose file (a Markdown note): text only, no code to resolve."""
+    names = {**exact_renames(context, path), **substring_identifiers(context)}
+    pattern = word_pattern(names)
+    text = context.workspace.read_text(path)
+    if pattern is None or not pattern.search(text):
+        return False
+    count = len(pattern.findall(text))
+    context.workspace.write_text(path, pattern.sub(lambda match: names[match.group(1)], text))
+    context.report.renames["document"] += count
+    context.report.info(task_id, f"renamed {count} mentions in prose", path)
+    return True
+
+
 def run(context: Context, task: Task) -> None:
     for path in context.workspace.files():
         rename_in_file(context, path, task.id)
+    documents = context.recipe.rename_policy.documents
+    if documents:
+        for path in context.workspace.files(tuple(documents)):
+            rename_in_document(context, path, task.id)
