@@ -31,10 +31,14 @@ def task_table(recipe: Recipe, states: list[tuple[Task, TaskState, str]], root: 
     return table
 
 
-def diff_panel(change: FileChange) -> Panel:
+def print_diff(console: Console, change: FileChange) -> None:
+    """Coloured in a terminal; elsewhere the plain unified diff, never cropped, so it can be saved as a patch."""
     diff = change.unified_diff()
-    body = Syntax(diff, "diff", theme="ansi_dark", word_wrap=False) if diff else Text("(binary or empty)")
-    return Panel(body, title=f"{change.kind}: {change.path}", title_align="left", border_style="blue")
+    if not console.is_terminal:
+        console.print(diff, markup=False, highlight=False, soft_wrap=True, end="")
+        return
+    body = Syntax(diff, "diff", theme="ansi_dark", word_wrap=True) if diff else Text("(binary or empty)")
+    console.print(Panel(body, title=f"{change.kind}: {change.path}", title_align="left", border_style="blue"))
 
 
 def behaviour_tables(report: Report) -> list[Table]:
@@ -95,7 +99,7 @@ def summary_table(migration: Migration) -> Table:
 def render_migration(console: Console, migration: Migration, show_diff: bool = True, verbose: bool = False) -> None:
     if show_diff:
         for change in migration.changes:
-            console.print(diff_panel(change))
+            print_diff(console, change)
     for table in behaviour_tables(migration.report):
         console.print(table)
     for line in notes_lines(migration.report, verbose):
