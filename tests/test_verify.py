@@ -21,6 +21,7 @@ from codemods.smoke import (
     make_config_adapter,
 )
 from codemods.verify import IMPORTS, PARSE, SMOKE, STALE, check_files_parse, check_smoke, run_verification
+from tests.test_config_function import plan_function
 
 TARGET_REPO = Path(__file__).resolve().parent.parent / "target_repo"
 MAIN_FILE = "fine_tuning_vlm_for_object_detection_trl.py"
@@ -34,95 +35,8 @@ CLASS_RENAMES = {
     "training_args_v3": "training_args_v2",
 }
 
-# The plan's create_training_config (Task 2), with the output root made relative.
-PLAN_CONFIG_FUNCTION = '''
-def create_training_config(
-    # === VARIANT NAME (used for output dir and W&B run name) ===
-    variant: str,  # e.g., "v1-all-tokens", "v2-assistant-only", "v3-encoder-only"
-
-    # === HYPERPARAMETERS (with sensible defaults) ===
-    num_train_epochs: int = 3,
-    per_device_train_batch_size: int = 1,
-    per_device_eval_batch_size: int = 1,
-    gradient_accumulation_steps: int = 8,
-    learning_rate: float = 2e-5,
-    warmup_steps: int = 100,
-
-    # === EVAL/SAVE FREQUENCY ===
-    eval_steps: int = 50,
-    save_steps: int = 300,
-
-    # === SEQUENCE SETTINGS ===
-    max_length: int = 2048,
-
-    # === ADVANCED (rarely changed) ===
-    lr_scheduler_type: str = "cosine",
-    weight_decay: float = 0.01,
-    max_grad_norm: float = 1.0,
-    seed: int = 42,
-) -> SFTConfig:
-    """
-    Create SFT training configuration for any training variant.
-
-    Args:
-        variant: Name like "v1-all-tokens", "v2-assistant-only", etc.
-                 Used for output_dir suffix and W&B run_name.
-
-    Supports: v1 (all tokens), v2 (assistant-only), v3 (encoder-only), v4 (LLM-only)
-    """
-    base_output_dir = "./vlm_outputs/qwen2vl-nutrition-detection"
-    base_logging_dir = "./vlm_outputs/logs"
-
-    return SFTConfig(
-        # Output and logging - use variant name for paths
-        output_dir=f"{base_output_dir}-{variant}",
-        logging_dir=f"{base_logging_dir}-{variant}",
-        logging_steps=10,
-
-        # Training hyperparameters
-        num_train_epochs=num_train_epochs,
-        per_device_train_batch_size=per_device_train_batch_size,
-        per_device_eval_batch_size=per_device_eval_batch_size,
-        gradient_accumulation_steps=gradient_accumulation_steps,
-        gradient_checkpointing=False,  # DISABLED - causes issues with QLoRA
-
-        # Learning rate and optimization
-        learning_rate=learning_rate,
-        warmup_steps=warmup_steps,
-        lr_scheduler_type=lr_scheduler_type,
-        optim="adamw_torch",
-        adam_beta2=0.999,
-        weight_decay=weight_decay,
-        max_grad_norm=max_grad_norm,
-
-        # Mixed precision and performance
-        bf16=True,
-        tf32=True,
-        dataloader_num_workers=0,
-
-        # Evaluation and saving
-        eval_strategy="steps",
-        eval_steps=eval_steps,
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=3,
-        load_best_model_at_end=True,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-
-        # Other settings
-        remove_unused_columns=False,
-        push_to_hub=False,
-        report_to="wandb",
-        run_name=f"qwen2vl-{variant}",
-        seed=seed,
-
-        # TRL specific - CONSISTENT for all variants
-        dataset_text_field="",
-        max_length=max_length,
-        dataset_kwargs={"skip_prepare_dataset": True},
-    )
-'''
+# The plan's create_training_config (task 2), with the output root made relative.
+PLAN_CONFIG_FUNCTION = "\n" + plan_function("./vlm_outputs")
 
 MIGRATED_CONFIG_MODULE = (
     '"""Training configuration for Qwen2-VL nutrition table detection."""\n\n'
