@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codemods.names import snake_case, substring_pattern
 from codemods.recipe import Recipe
 from codemods.sections import allowed_tail_start
 from codemods.workspace import Workspace, WorkspaceError
@@ -194,16 +195,6 @@ class _Names:
             piece = snake_case(new) if self.style == "snake_case" else new
             identifier = substring_pattern(old).sub(piece, identifier)
         return identifier
-
-
-def snake_case(name: str) -> str:
-    """``AssistantOnlyCollator`` -> ``assistant_only_collator``."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
-
-
-def substring_pattern(old: str) -> re.Pattern[str]:
-    """An old name as an ``_``-separated part of a longer identifier (``test_x`` holds ``x``, ``x1`` does not)."""
-    return re.compile(r"(?:(?<=_)|(?<![A-Za-z0-9_]))" + re.escape(old) + r"(?=_|(?![A-Za-z0-9_]))")
 
 
 class _Hit:

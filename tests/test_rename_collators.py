@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from codemods.commands.rename_collators import snake_case
+from codemods.names import snake_case
 from codemods.recipe import RenamePolicy, load_recipe
 from tests.codemod_harness import assert_codemod, dedent, run_codemod
 

@@ -46,6 +46,7 @@ from codemods.config_function import (
 )
 from codemods.config_mapping import UnmappableCall, argument_indent, call_keywords, map_call, new_call
 from codemods.context import Context, Refusal
+from codemods.names import word_pattern
 from codemods.recipe import ConfigFunction, ConfigModule, Recipe, Task
 from codemods.sections import banner_title
 
@@ -239,11 +240,6 @@ def replace_old_definitions(module: cst.Module, function: ConfigFunction, root: 
     return module.with_changes(body=new_body, footer=footer)
 
 
-def word_pattern(names: Sequence[str]) -> re.Pattern[str]:
-    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.compile(rf"(?<![A-Za-z0-9_])(?:{alternatives})(?![A-Za-z0-9_])")
-
-
 class RenameInDocstrings(cst.CSTTransformer):
     """Whole-word old names in docstrings -> the new name; remembers which lines changed."""
 
@@ -292,8 +288,7 @@ class RenameInDocstrings(cst.CSTTransformer):
         return updated_node.with_changes(value="\n".join(new_lines))
 
     def _replacement(self, match: re.Match[str]) -> str:
-        call = match.group(1)
-        old = match.group(0)[: len(match.group(0)) - len(call or "")]
+        old, call = match.group(1), match.group(2)
         new = self.renames[old]
         if not call or old not in self.variants:
             return new + (call or "")

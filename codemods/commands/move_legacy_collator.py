@@ -36,9 +36,9 @@ from codemods.cells import (
     is_code_cell_marker,
     is_jupytext,
 )
-from codemods.commands.rename_collators import word_pattern
 from codemods.context import Context, Refusal
 from codemods.memo import per_tree
+from codemods.names import word_pattern
 from codemods.recipe import Legacy, RenamePolicy, Task
 from codemods.sections import banner_title
 

@@ -23,6 +23,7 @@ import libcst as cst
 from libcst.metadata import GlobalScope, ParentNodeProvider, PositionProvider, ScopeProvider
 
 from codemods.context import Context
+from codemods.names import spliced_identifier, substring_pattern, word_pattern
 from codemods.recipe import Recipe, RenamePolicy, Task
 from codemods.sections import banner_titles
 
@@ -30,30 +31,6 @@ DESCRIPTION = "Rename collate_fn_fixed_1/3 and the legacy collator to descriptiv
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SUBSTRING_MEMO = "rename_collators.substrings"
-
-
-def snake_case(name: str) -> str:
-    """``AssistantOnlyCollator`` -> ``assistant_only_collator`` (for splicing into longer identifiers)."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
-    return spaced.lower()
-
-
-def word_pattern(names) -> re.Pattern[str] | None:
-    """Whole-word matcher where ``_`` counts as part of a word (``test_x`` does not match ``x``)."""
-    names = sorted(set(names), key=len, reverse=True)
-    if not names:
-        return None
-    return re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, names)) + r")(?![A-Za-z0-9_])")
-
-
-def substring_pattern(old: str) -> re.Pattern[str]:
-    """An old name as an ``_``-separated part of a longer identifier."""
-    return re.compile(r"(?:(?<=_)|(?<![A-Za-z0-9_]))" + re.escape(old) + r"(?=_|(?![A-Za-z0-9_]))")
-
-
-def spliced_identifier(identifier: str, old: str, new: str, policy: RenamePolicy) -> str:
-    piece = snake_case(new) if policy.substring_style == "snake_case" else new
-    return substring_pattern(old).sub(piece, identifier)
 
 
 def exact_renames(context: Context, path: str) -> dict[str, str]:
@@ -85,7 +62,7 @@ def substring_identifiers(context: Context) -> dict[str, str]:
             for identifier in set(_IDENTIFIER.findall(text)):
                 for old, new in olds.items():
                     if identifier != old and substring_pattern(old).search(identifier):
-                        mapping[identifier] = spliced_identifier(identifier, old, new, policy)
+                        mapping[identifier] = spliced_identifier(identifier, old, new, policy.substring_style)
     context.memo[_SUBSTRING_MEMO] = mapping
     return mapping
 

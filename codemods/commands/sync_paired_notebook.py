@@ -22,8 +22,9 @@ from jupytext.formats import long_form_one_format
 from jupytext.paired_paths import paired_paths
 from nbformat import NotebookNode
 
-from codemods.commands.rename_collators import exact_renames, substring_identifiers, word_pattern
+from codemods.commands.rename_collators import exact_renames, substring_identifiers
 from codemods.context import Context, Refusal
+from codemods.names import word_pattern
 from codemods.recipe import Task
 
 DESCRIPTION = (

@@ -1,0 +1,34 @@
+"""How an old name is recognised in text, and how a new name is spliced into a longer identifier.
+
+Shared by the rename codemod and by ``refactor check`` so that both agree on what
+counts as an occurrence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+
+def snake_case(name: str) -> str:
+    """``AssistantOnlyCollator`` -> ``assistant_only_collator`` (for splicing into longer identifiers)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def word_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
+    """Whole-word matcher where ``_`` counts as part of a word (``test_x`` does not match ``x``)."""
+    names = sorted(set(names), key=len, reverse=True)
+    if not names:
+        return None
+    return re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, names)) + r")(?![A-Za-z0-9_])")
+
+
+def substring_pattern(old: str) -> re.Pattern[str]:
+    """An old name as an ``_``-separated part of a longer identifier (``test_x`` holds ``x``, ``x1`` does not)."""
+    return re.compile(r"(?:(?<=_)|(?<![A-Za-z0-9_]))" + re.escape(old) + r"(?=_|(?![A-Za-z0-9_]))")
+
+
+def spliced_identifier(identifier: str, old: str, new: str, style: str) -> str:
+    """``test_collate_fn_fixed_3`` -> ``test_assistant_only_collator`` (style "snake_case") or verbatim."""
+    piece = snake_case(new) if style == "snake_case" else new
+    return substring_pattern(old).sub(piece, identifier)
