@@ -312,7 +312,8 @@ def commit(workspace: Workspace, label: str = "apply") -> CommitResult:
     changes = workspace.changes()
     journal_dir = journal_directory(workspace)
     journal_dir.mkdir(parents=True, exist_ok=True)
-    journal_path = journal_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{label}.json"
+    # Nanoseconds keep two migrations in the same second apart and the names in time order.
+    journal_path = journal_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns():020d}-{label}.json"
     entries = []
     for change in changes:
         path = workspace.path(change.path)
@@ -391,6 +392,9 @@ def latest_journal(root: Path) -> Path | None:
     journals = sorted(p for p in directory.glob("*.json")) if directory.is_dir() else []
     for journal in reversed(journals):
         record = json.loads(journal.read_text(encoding="utf-8"))
+        # One repository's journal can hold migrations of several roots inside it.
+        if record.get("directory") != str(workspace.directory):
+            continue
         if record.get("complete") and not record.get("undone"):
             return journal
     return None

@@ -157,3 +157,16 @@ def test_dirty_tree_is_reported(repo: Path) -> None:
     assert Workspace(repo).is_dirty() == []
     (repo / "a.py").write_text("a = 5\n")
     assert Workspace(repo).is_dirty() == ["a.py"]
+
+
+def test_undo_picks_the_migration_of_its_own_root(repo: Path) -> None:
+    first = Workspace(repo / "pkg")
+    first.write_text("c.py", "c = 33\n")
+    commit(first)
+    whole = Workspace(repo)
+    whole.write_text("a.py", "a = 11\n")
+    commit(whole)
+    assert undo(repo / "pkg") == ["c.py"]
+    assert (repo / "pkg" / "c.py").read_text() == "c = 3\n"
+    assert (repo / "a.py").read_text() == "a = 11\n", "the other root's migration is left alone"
+    assert undo(repo) == ["a.py"]
