@@ -12,6 +12,11 @@ or parameter that shadows an old name is left alone. By recipe policy, whole-wor
 mentions in comments, docstrings and strings (f-strings included) follow, and
 identifiers that merely contain an old name (``test_collate_fn_fixed_3``) are
 renamed consistently across the repository and listed.
+
+The engine is LibCST's scope analysis, not rope's rename refactoring: rope
+resolves through its own project index and writes the changed files itself,
+while every edit here must stay in memory until the workspace commits all files
+or none, and must reach comments, strings and notebook-script cells too.
 """
 
 from __future__ import annotations
