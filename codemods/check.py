@@ -702,15 +702,10 @@ class _Scanner:
         subject = relative
         if relative.endswith(".ipynb") and relative[: -len(".ipynb")] + ".py" == self.main_file:
             subject = self.main_file  # the paired notebook follows the main file's renames
-        main = self.main_file
-        exact: dict[str, str] = {}
+        exact = {rename.old: rename.new for rename in self.recipe.renames_for(subject, self.main_file)}
         substrings: dict[str, str] = {}
-        for rename in self.recipe.all_renames:
-            files = {main if f == "main" else self.recipe.resolve(f) for f in rename.files}
-            if not files or subject in files:
-                exact[rename.old] = rename.new
-            if not rename.files and self.recipe.rename_policy.substring_identifiers == "rename":
-                substrings[rename.old] = rename.new
+        if self.recipe.rename_policy.substring_identifiers == "rename":
+            substrings = {rename.old: rename.new for rename in self.recipe.all_renames if not rename.files}
         if self.recipe.config_module and self.recipe.config_function:
             for alias in self.recipe.config_module.deprecated:
                 exact[alias.old] = self.recipe.config_function.name

@@ -452,16 +452,20 @@ def _root_from_function(function: ConfigFunction, definition: cst.FunctionDef, m
     return None
 
 
+def _root_from_existing_function(function: ConfigFunction, module: cst.Module) -> str | None:
+    """A module already migrated carries the root in its own config function's base directories."""
+    existing = module_function(module, function.name)
+    return _root_from_function(function, existing, module) if existing is not None else None
+
+
 def _root_from_main_file(context: Context) -> str | None:
     path, function = context.main_file, context.recipe.config_function
     if function is None or not context.workspace.exists(path):
         return None
     module = context.parse(path)
-    existing = module_function(module, function.name)
-    if existing is not None:
-        root = _root_from_function(function, existing, module)
-        if root:
-            return root
+    root = _root_from_existing_function(function, module)
+    if root:
+        return root
     constants = module_constants(module)
     for block in find_config_blocks(module, context.recipe).matched:
         root = _root_of(_keyword_value(block.call, "output_dir", module, constants))
@@ -475,11 +479,9 @@ def _root_from_config_module(context: Context) -> str | None:
     if spec is None or function is None or not context.workspace.exists(spec.path):
         return None
     module = context.parse(spec.path)
-    existing = module_function(module, function.name)
-    if existing is not None:
-        root = _root_from_function(function, existing, module)
-        if root:
-            return root
+    root = _root_from_existing_function(function, module)
+    if root:
+        return root
     constants = module_constants(module)
     for deprecated in spec.deprecated:
         definition = module_function(module, deprecated.old)

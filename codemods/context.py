@@ -96,10 +96,6 @@ class Context:
         """The main notebook-script: the recipe's, or the single file ROOT names."""
         return self.workspace.single_file or self.recipe.main_file
 
-    def relative_for(self, recipe_path: str) -> str:
-        """A recipe path ("main" or a relative path) as a workspace path."""
-        return self.main_file if recipe_path == "main" else self.recipe.resolve(recipe_path)
-
     def parse(self, path: str) -> cst.Module:
         source = self.workspace.read_text(path)
         key = (path, source)

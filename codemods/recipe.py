@@ -190,14 +190,16 @@ class Recipe:
         known = ", ".join(f"{t.id} ({t.codemod})" for t in self.tasks)
         raise RecipeError(f"unknown task {task_id!r}; this recipe has: {known}")
 
-    def resolve(self, path: str) -> str:
-        """Map the recipe's alias "main" to the main file's relative path."""
-        return self.main_file if path == MAIN_FILE_ALIAS else path
+    def renames_for(self, relative_path: str, main_file: str | None = None) -> tuple[Rename, ...]:
+        """The renames that apply to one file (the legacy rename included).
 
-    def renames_for(self, relative_path: str) -> tuple[Rename, ...]:
-        """The renames that apply to one file (the legacy rename included)."""
-        applicable = [r for r in self.all_renames if self._applies(r.files, relative_path)]
-        return tuple(applicable)
+        ``main_file`` is what the alias "main" stands for (a single-file ROOT names its own).
+        """
+        main = main_file or self.main_file
+        return tuple(
+            r for r in self.all_renames
+            if not r.files or relative_path in {main if f == MAIN_FILE_ALIAS else f for f in r.files}
+        )
 
     @property
     def all_renames(self) -> tuple[Rename, ...]:
@@ -212,9 +214,6 @@ class Recipe:
             for alias in self.config_module.deprecated:
                 names[alias.old] = self.config_function.name
         return names
-
-    def _applies(self, files: tuple[str, ...], relative_path: str) -> bool:
-        return not files or relative_path in {self.resolve(f) for f in files}
 
 
 def _require(table: dict[str, Any], key: str, where: str) -> Any:

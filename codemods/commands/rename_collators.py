@@ -40,12 +40,7 @@ _SUBSTRING_MEMO = "rename_collators.substrings"
 
 def exact_renames(context: Context, path: str) -> dict[str, str]:
     """Old -> new names that apply in one file (file-limited renames only where the recipe says)."""
-    mapping = {}
-    for rename in context.recipe.all_renames:
-        files = {context.relative_for(f) for f in rename.files}
-        if not files or path in files:
-            mapping[rename.old] = rename.new
-    return mapping
+    return {rename.old: rename.new for rename in context.recipe.renames_for(path, context.main_file)}
 
 
 def repository_wide_names(recipe: Recipe) -> dict[str, str]:
