@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from codemods.consoles import plain, stderr_console, stdout_console
 from codemods.recipe import RecipeError, load_recipe
 from codemods.workspace import UndoError, Workspace, WorkspaceError
 
@@ -26,8 +26,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -50,7 +48,7 @@ RecipeOption = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}")
+    stderr_console().print(f"[bold red]error:[/] {plain(message)}")
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -78,7 +76,7 @@ def status(root: RootArgument, recipe: RecipeOption = None) -> None:
         states = task_states(root, plan)
     except (WorkspaceError, Refusal) as error:
         raise _fail(str(error)) from None
-    console.print(task_table(plan, states, str(root)))
+    stdout_console().print(task_table(plan, states, str(root)))
 
 
 @app.command()
@@ -129,26 +127,26 @@ def apply(
     except (Refusal, WorkspaceError) as error:
         raise _fail(f"{error}\nnothing was written") from None
 
-    render_migration(console, migration, show_diff=diff, verbose=verbose)
+    render_migration(stdout_console(), migration, show_diff=diff, verbose=verbose)
     if not migration.changes:
-        console.print("[green]Nothing to do:[/] every selected task is already done.")
+        stdout_console().print("[green]Nothing to do:[/] every selected task is already done.")
         raise typer.Exit(EXIT_OK)
     unintended = migration.report.unintended_changes
     if strict and unintended:
-        errors.print(
+        stderr_console().print(
             f"[bold red]--strict:[/] {len(unintended)} unintended behaviour change(s); nothing was written."
         )
         raise typer.Exit(EXIT_FINDINGS)
     if dry_run:
-        console.print(f"[cyan]Dry run:[/] {len(migration.changes)} file(s) would change; nothing was written.")
+        stdout_console().print(f"[cyan]Dry run:[/] {len(migration.changes)} file(s) would change; nothing was written.")
         raise typer.Exit(EXIT_OK)
     try:
         result = commit(migration.context.workspace)
     except OSError as error:
         raise _fail(f"writing failed and every file was restored: {error}") from None
-    console.print(
-        f"[green]Applied:[/] {len(result.changes)} file(s) written. Undo with: refactor undo {root}\n"
-        f"[dim]journal: {result.journal}[/]"
+    stdout_console().print(
+        f"[green]Applied:[/] {len(result.changes)} file(s) written. Undo with: refactor undo {plain(root)}\n"
+        f"[dim]journal: {plain(result.journal)}[/]"
     )
 
 
@@ -167,8 +165,8 @@ def undo(
     except (UndoError, WorkspaceError) as error:
         raise _fail(str(error)) from None
     for path in restored:
-        console.print(f"restored {path}")
-    console.print(f"[green]Undone:[/] {len(restored)} file(s) restored.")
+        stdout_console().print(f"restored {plain(path)}")
+    stdout_console().print(f"[green]Undone:[/] {len(restored)} file(s) restored.")
 
 
 class OutputFormat(str, Enum):
@@ -211,10 +209,10 @@ def check(
     except CheckError as error:
         raise _fail(str(error)) from None
     if output_format is OutputFormat.text:
-        render_text(result, console)
+        render_text(result, stdout_console())
         if verbose:
             for note in result.notes:
-                console.print(f"[dim]note: {note}[/]")
+                stdout_console().print(f"[dim]note: {plain(note)}[/]")
     else:
         renderers = {
             OutputFormat.json: render_json,
@@ -224,7 +222,7 @@ def check(
         sys.stdout.write(renderers[output_format](result))
         if verbose:
             for note in result.notes:
-                errors.print(f"note: {note}")
+                stderr_console().print(f"note: {plain(note)}")
     raise typer.Exit(result.exit_code)
 
 
@@ -255,7 +253,7 @@ def verify(
 
     plan = _recipe(root, recipe)
     outcome = run_verification(root, plan, smoke=smoke, device=device.value, steps=steps)
-    render_verification(outcome, console)
+    render_verification(outcome, stdout_console())
     if report is not None:
         report.write_text(outcome.to_json(), encoding="utf-8")
     raise typer.Exit(EXIT_OK if outcome.passed else EXIT_FINDINGS)

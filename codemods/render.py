@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
@@ -20,15 +20,20 @@ _LEVEL_STYLE = {Level.INFO: "cyan", Level.WARNING: "yellow", Level.ERROR: "red"}
 _IMPACT_STYLE = {Impact.INTENDED: "green", Impact.UNINTENDED: "bold red", Impact.UNVERIFIABLE: "magenta"}
 
 
-def task_table(recipe: Recipe, states: list[tuple[Task, TaskState, str]], root: str) -> Table:
-    table = Table(title=f"{recipe.title} — {root}", title_justify="left")
-    table.add_column("#", justify="right")
+def titled(title: str, table: Table) -> Group:
+    """A title on its own line: a table title wraps to the table's width, which would split a path."""
+    return Group(Text(title, style="italic"), table)
+
+
+def task_table(recipe: Recipe, states: list[tuple[Task, TaskState, str]], root: str) -> Group:
+    table = Table()
+    table.add_column("#", justify="right", no_wrap=True)
     table.add_column("task")
-    table.add_column("status")
+    table.add_column("status", no_wrap=True)
     table.add_column("detail", overflow="fold")
     for task, state, detail in states:
         table.add_row(task.id, task.title, Text(state.value, style=_STATE_STYLE[state]), detail)
-    return table
+    return titled(f"{recipe.title} — {root}", table)
 
 
 def print_diff(console: Console, change: FileChange) -> None:
@@ -41,7 +46,7 @@ def print_diff(console: Console, change: FileChange) -> None:
     console.print(Panel(body, title=f"{change.kind}: {change.path}", title_align="left", border_style="blue"))
 
 
-def behaviour_tables(report: Report) -> list[Table]:
+def behaviour_tables(report: Report) -> list[Group]:
     """One table per config block: field, before, after, impact (and why)."""
     blocks: dict[tuple[str, str], list] = {}
     for change in report.behaviour_changes:
@@ -49,8 +54,10 @@ def behaviour_tables(report: Report) -> list[Table]:
     tables = []
     for (path, block), changes in blocks.items():
         title = f"Behaviour changes: {block}" if block.startswith(path) else f"Behaviour changes: {path} · {block}"
-        table = Table(title=title, title_justify="left", expand=False)
-        table.add_column("field", style="bold")
+        table = Table(expand=False)
+        # Field names are what a reader searches for: never folded or cropped, the details fold instead.
+        width = max(len(change.field) for change in changes)
+        table.add_column("field", style="bold", no_wrap=True, min_width=width)
         table.add_column("before", overflow="fold")
         table.add_column("after", overflow="fold")
         table.add_column("impact", overflow="fold")
@@ -59,7 +66,7 @@ def behaviour_tables(report: Report) -> list[Table]:
             if change.reason:
                 impact.append(f": {change.reason}", style="dim")
             table.add_row(change.field, change.before, change.after, impact)
-        tables.append(table)
+        tables.append(titled(title, table))
     return tables
 
 
@@ -76,12 +83,12 @@ def notes_lines(report: Report, verbose: bool = False) -> list[Text]:
     return lines
 
 
-def summary_table(migration: Migration) -> Table:
+def summary_table(migration: Migration) -> Group:
     changes = migration.changes
     kinds = Counter(change.kind for change in changes)
     report = migration.report
-    table = Table(title="Summary", title_justify="left", show_header=False)
-    table.add_column("what")
+    table = Table(show_header=False)
+    table.add_column("what", no_wrap=True)
     table.add_column("count", justify="right")
     table.add_row("files changed", str(kinds["modified"]))
     table.add_row("files created", str(kinds["created"]))
@@ -93,7 +100,7 @@ def summary_table(migration: Migration) -> Table:
         table.add_row(f"identifier {old} -> {new}", "")
     unintended = len(report.unintended_changes)
     table.add_row("unintended behaviour changes", Text(str(unintended), style="bold red" if unintended else "green"))
-    return table
+    return titled("Summary", table)
 
 
 def render_migration(console: Console, migration: Migration, show_diff: bool = True, verbose: bool = False) -> None:
@@ -103,5 +110,5 @@ def render_migration(console: Console, migration: Migration, show_diff: bool = T
     for table in behaviour_tables(migration.report):
         console.print(table)
     for line in notes_lines(migration.report, verbose):
-        console.print(line, soft_wrap=False)
+        console.print(line)
     console.print(summary_table(migration))

@@ -421,12 +421,14 @@ _STATUS_STYLE = {PASSED: "green", FAILED: "bold red", SKIPPED: "dim"}
 
 def render_verification(outcome: VerificationOutcome, console) -> None:
     """Print the outcome with rich: the checks, the trained variants, then the warnings."""
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"Verification — {outcome.root}", title_justify="left")
-    table.add_column("check")
-    table.add_column("result")
+    console.print(Text(f"Verification — {outcome.root}", style="italic"))
+    table = Table()
+    table.add_column("check", no_wrap=True)
+    table.add_column("result", no_wrap=True)
     table.add_column("detail", overflow="fold")
     table.add_column("time", justify="right")
     for check in outcome.checks:
@@ -440,7 +442,8 @@ def render_verification(outcome: VerificationOutcome, console) -> None:
 
     records = (outcome.training or {}).get("variants") or []
     if records:
-        training = Table(title="Smoke training", title_justify="left")
+        console.print(Text("Smoke training", style="italic"))
+        training = Table()
         for column in ("variant", "collator", "device", "steps", "first loss", "last loss", "trainable", "W&B run", "time"):
             training.add_column(column, overflow="fold")
         for record in records:
@@ -463,10 +466,10 @@ def render_verification(outcome: VerificationOutcome, console) -> None:
 
     for warning in outcome.warnings:
         scope = f" ({', '.join(warning.variants)})" if warning.variants else ""
-        console.print(f"[yellow]warning[/] [bold]{warning.field}[/]{scope}: {warning.message}")
+        console.print(f"[yellow]warning[/] [bold]{escape(warning.field)}[/]{escape(scope)}: {escape(warning.message)}")
     notes = (outcome.training or {}).get("notes") or []
     for note in notes:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]")
     if outcome.passed:
         console.print("[green]Verified:[/] every check passed.")
     else:
