@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_apply_target_repo import make_repo
 from typer.testing import CliRunner
 
 from codemods.cli import app
-from test_apply_target_repo import make_repo
 
 LONG_NAME = "a-directory-whose-name-is-long-enough-to-push-every-message-past-any-terminal-width-" + "x" * 40
 
