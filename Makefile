@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff check codemods tests
 
 bench: install
-	$(BIN)/python -m codemods.bench
+	$(BIN)/python -m benchmarks.bench
 
 # Regenerate the whole-repo golden tree (review the diff before committing it).
 golden: install

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from codemods.consoles import plain, stderr_console, stdout_console
-from codemods.recipe import RecipeError, load_recipe
-from codemods.workspace import UndoError, Workspace, WorkspaceError
+from codemods.core.recipe import RecipeError, load_recipe
+from codemods.core.workspace import UndoError, Workspace, WorkspaceError
 
 app = typer.Typer(
     help=(
@@ -67,9 +67,9 @@ def status(root: RootArgument, recipe: RecipeOption = None) -> None:
 
     States are detected from the code (would running the task change anything?), never from a marker file.
     """
-    from codemods.context import Refusal
-    from codemods.migration import task_states
-    from codemods.render import task_table
+    from codemods.apply.session import Refusal
+    from codemods.apply.migration import task_states
+    from codemods.apply.render import task_table
 
     plan = _recipe(root, recipe)
     try:
@@ -107,10 +107,10 @@ def apply(
     Exit codes: 0 success (or nothing to do), 1 --strict found unintended behaviour changes, 2 bad input
     (missing ROOT, bad recipe, dirty git tree, or a task that refuses to run safely).
     """
-    from codemods.context import Refusal
-    from codemods.migration import plan_migration
-    from codemods.render import render_migration
-    from codemods.workspace import commit
+    from codemods.apply.session import Refusal
+    from codemods.apply.migration import plan_migration
+    from codemods.apply.render import render_migration
+    from codemods.core.workspace import commit
 
     plan = _recipe(root, recipe)
     try:
@@ -156,7 +156,7 @@ def undo(
     force: Annotated[bool, typer.Option("--force", help="Restore even files edited after the migration.")] = False,
 ) -> None:
     """Restore the files of the last `refactor apply` on ROOT to their exact previous bytes and modes."""
-    from codemods.workspace import undo as undo_migration
+    from codemods.core.workspace import undo as undo_migration
 
     if not root.exists():
         raise _fail(f"{root} does not exist")
@@ -199,8 +199,8 @@ def check(
     outputs are reported as warnings (they record past runs) and do not fail the check.
     Exit codes: 0 clean, 1 stale names found, 2 error (unreadable ROOT or file, bad recipe).
     """
-    from codemods.check import CheckError, find_stale
-    from codemods.check_formats import render_github, render_json, render_sarif, render_text
+    from codemods.check.scan import CheckError, find_stale
+    from codemods.check.formats import render_github, render_json, render_sarif, render_text
 
     plan = _recipe(root, recipe)
     progress = output_format is OutputFormat.text and sys.stderr.isatty()
@@ -249,7 +249,7 @@ def verify(
 
     Exit codes: 0 every check passed, 1 a check failed.
     """
-    from codemods.verify import render_verification, run_verification
+    from codemods.verify.checks import render_verification, run_verification
 
     plan = _recipe(root, recipe)
     outcome = run_verification(root, plan, smoke=smoke, device=device.value, steps=steps)

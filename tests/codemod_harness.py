@@ -5,10 +5,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from codemods.context import Context, Report
-from codemods.migration import load_codemod
-from codemods.recipe import Recipe, load_recipe
-from codemods.workspace import Workspace
+from codemods.apply.session import Context, Report
+from codemods.apply.migration import load_codemod
+from codemods.core.recipe import Recipe, load_recipe
+from codemods.core.workspace import Workspace
 
 
 def dedent(text: str) -> str:
@@ -38,7 +38,7 @@ def run_codemod(
         t.codemod == codemod for t in recipe.tasks
     ) else None
     module = load_codemod(codemod)
-    from codemods.recipe import Task
+    from codemods.core.recipe import Task
 
     module.run(context, task or Task(codemod, codemod, codemod))
     changed = {c.path: (c.after.decode("utf-8") if c.after is not None else None) for c in context.workspace.changes()}

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from codemods.cli import app
-from codemods.migration import TaskState, plan_migration, task_states
-from codemods.recipe import load_recipe
-from codemods.sections import allowed_tail_start
+from codemods.apply.migration import TaskState, plan_migration, task_states
+from codemods.core.recipe import load_recipe
+from codemods.core.sections import allowed_tail_start
 
 TARGET_REPO = Path(__file__).resolve().parent.parent / "target_repo"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "migrated_target_repo"

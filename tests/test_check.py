@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from codemods import check as check_module
-from codemods.check import (
+from codemods.check import scan as check_module
+from codemods.check.scan import (
     KINDS,
     CheckError,
     CheckResult,
@@ -20,7 +20,7 @@ from codemods.check import (
     find_stale,
     snake_case,
 )
-from codemods.recipe import load_recipe, parse_recipe
+from codemods.core.recipe import load_recipe, parse_recipe
 
 TARGET_REPO = Path(__file__).resolve().parent.parent / "target_repo"
 MAIN = "fine_tuning_vlm_for_object_detection_trl.py"
@@ -183,7 +183,7 @@ def test_verbatim_substring_style_and_keep_policy(tmp_path: Path):
     assert find_stale(tmp_path, keep).findings == []
 
 
-RECIPE_TEXT = (Path(check_module.__file__).parent / "recipes" / "consolidate_training_configs.toml").read_text(
+RECIPE_TEXT = (Path(__file__).resolve().parent.parent / "codemods" / "recipes" / "consolidate_training_configs.toml").read_text(
     encoding="utf-8"
 )
 
@@ -553,9 +553,9 @@ def test_unmigrated_target_repo_reports_every_kind():
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """target_repo after `refactor apply` (stale notebook outputs cleared), migrated once for this module."""
     try:
-        from codemods.context import Refusal
-        from codemods.migration import plan_migration
-        from codemods.workspace import commit
+        from codemods.apply.session import Refusal
+        from codemods.apply.migration import plan_migration
+        from codemods.core.workspace import commit
     except ImportError as error:  # pragma: no cover - while the codemods are being written
         pytest.skip(f"refactor apply is not available yet: {error}")
     root = tmp_path_factory.mktemp("migrated") / "repo"
@@ -620,7 +620,7 @@ def test_names_planted_into_the_migrated_repo_are_found_with_line_and_column(mig
     lines += ["", "allowed = collate_fn_fixed_1(p, m)  # refactor: allow-stale"]
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    from codemods.sections import allowed_tail_start
+    from codemods.core.sections import allowed_tail_start
 
     main = root / MAIN
     main_lines = main.read_text(encoding="utf-8").split("\n")
@@ -653,7 +653,7 @@ def test_root_given_as_dot_gives_paths_relative_to_it(tmp_path: Path, monkeypatc
 
 def test_bench_tree_plants_are_found_exactly(tmp_path: Path):
     """The benchmark's generated tree and its verification, without timing anything."""
-    from codemods import bench
+    from benchmarks import bench
 
     plants = bench.generate_tree(tmp_path, files=60, lines_per_file=40, seed=7, recipe=RECIPE)
     assert len(plants) == 2 * len(bench._PLANTS) + 1

@@ -7,7 +7,7 @@ import ast
 import libcst as cst
 import pytest
 
-from codemods.config_function import (
+from codemods.apply.engines.config_function import (
     REQUIRED,
     Unknown,
     alias_factory,
@@ -21,9 +21,9 @@ from codemods.config_function import (
     same_value,
     show,
 )
-from codemods.context import Context, Level
-from codemods.recipe import load_recipe
-from codemods.workspace import Workspace
+from codemods.apply.session import Context, Level
+from codemods.core.recipe import load_recipe
+from codemods.core.workspace import Workspace
 from tests.codemod_harness import dedent, write_tree
 
 MAIN = "fine_tuning_vlm_for_object_detection_trl.py"

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from codemods.context import Refusal
+from codemods.apply.session import Refusal
 from tests.codemod_harness import run_codemod
 
 MAIN = "fine_tuning_vlm_for_object_detection_trl.py"

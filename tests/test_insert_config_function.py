@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codemods.context import Level
+from codemods.apply.session import Level
 from tests.codemod_harness import assert_codemod, dedent, run_codemod
 from tests.test_config_function import plan_function
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codemods.commands.rename_collators import rename_in_file
-from codemods.context import Context
-from codemods.recipe import load_recipe
-from codemods.workspace import Workspace
+from codemods.apply.commands.rename_collators import rename_in_file
+from codemods.apply.session import Context
+from codemods.core.recipe import load_recipe
+from codemods.core.workspace import Workspace
 
 RECIPE = load_recipe()
 OLD_NAMES = [r.old for r in RECIPE.all_renames]

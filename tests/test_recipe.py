@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from codemods.recipe import RecipeError, load_recipe, parse_recipe
+from codemods.core.recipe import RecipeError, load_recipe, parse_recipe
 from tests.codemod_harness import dedent, run_codemod
 
 BUNDLED = Path(__file__).resolve().parent.parent / "codemods" / "recipes" / "consolidate_training_configs.toml"

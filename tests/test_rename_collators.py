@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from codemods.names import snake_case
-from codemods.recipe import RenamePolicy, load_recipe
+from codemods.core.names import snake_case
+from codemods.core.recipe import RenamePolicy, load_recipe
 from tests.codemod_harness import assert_codemod, dedent, run_codemod
 
 MAIN = "fine_tuning_vlm_for_object_detection_trl.py"

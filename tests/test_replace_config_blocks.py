@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from codemods.context import BehaviourChange, Impact, Level, Refusal
+from codemods.apply.session import BehaviourChange, Impact, Level, Refusal
 from tests.codemod_harness import assert_codemod, dedent, run_codemod
 from tests.test_config_function import plan_function
 

@@ -6,10 +6,10 @@ import jupytext
 import nbformat
 from codemod_harness import dedent, write_tree
 
-from codemods.context import Context
-from codemods.migration import load_codemod
-from codemods.recipe import Task, load_recipe
-from codemods.workspace import Workspace
+from codemods.apply.session import Context
+from codemods.apply.migration import load_codemod
+from codemods.core.recipe import Task, load_recipe
+from codemods.core.workspace import Workspace
 
 MAIN = "fine_tuning_vlm_for_object_detection_trl.py"
 NOTEBOOK = "fine_tuning_vlm_for_object_detection_trl.ipynb"

@@ -10,7 +10,7 @@ import warnings
 import pytest
 from codemod_harness import assert_codemod, dedent, run_codemod, write_tree
 
-from codemods.context import Refusal
+from codemods.apply.session import Refusal
 
 CODEMOD = "update_data_package"
 COLLATORS = "src/data/collators.py"

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from codemods.recipe import load_recipe
-from codemods.smoke import (
+from codemods.core.recipe import load_recipe
+from codemods.verify.smoke import (
     Adaptation,
     build_spec,
     expected_run_name,
     load_main_definitions,
     make_config_adapter,
 )
-from codemods.verify import IMPORTS, PARSE, SMOKE, STALE, check_files_parse, check_smoke, run_verification
+from codemods.verify.checks import IMPORTS, PARSE, SMOKE, STALE, check_files_parse, check_smoke, run_verification
 from tests.test_config_function import plan_function
 
 TARGET_REPO = Path(__file__).resolve().parent.parent / "target_repo"
@@ -323,8 +323,8 @@ def test_a_single_main_file_is_loaded_without_running_its_cells(recipe, tmp_path
 
 @pytest.mark.training
 def test_a_real_migration_of_target_repo_verifies_and_trains(recipe, tmp_path):
-    from codemods.migration import plan_migration
-    from codemods.workspace import commit
+    from codemods.apply.migration import plan_migration
+    from codemods.core.workspace import commit
 
     repo = tmp_path / "repo"
     shutil.copytree(TARGET_REPO, repo, ignore=shutil.ignore_patterns("__pycache__", ".refactor", "wandb"))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from codemods import workspace as workspace_module
-from codemods.workspace import UndoError, Workspace, commit, journal_directory, undo
+from codemods.core import workspace as workspace_module
+from codemods.core.workspace import UndoError, Workspace, commit, journal_directory, undo
 
 
 def tree_digest(root: Path) -> dict[str, tuple[str, int]]:

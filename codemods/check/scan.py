@@ -49,10 +49,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codemods.names import snake_case, substring_pattern
-from codemods.recipe import Recipe
-from codemods.sections import allowed_tail_start
-from codemods.workspace import Workspace, WorkspaceError
+from codemods.core.names import snake_case, substring_pattern
+from codemods.core.recipe import Recipe
+from codemods.core.sections import allowed_tail_start
+from codemods.core.workspace import Workspace, WorkspaceError
 
 # ----------------------------------------------------------------------- kinds
 CLASS_DEFINITION = "class definition"

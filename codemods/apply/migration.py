@@ -8,9 +8,9 @@ from enum import Enum
 from pathlib import Path
 from types import ModuleType
 
-from codemods.context import Context, Refusal
-from codemods.recipe import Recipe, RecipeError, Task
-from codemods.workspace import FileChange, Workspace
+from codemods.apply.session import Context, Refusal
+from codemods.core.recipe import Recipe, RecipeError, Task
+from codemods.core.workspace import FileChange, Workspace
 
 
 class TaskState(str, Enum):
@@ -35,13 +35,13 @@ class Migration:
 
 def load_codemod(name: str) -> ModuleType:
     try:
-        module = importlib.import_module(f"codemods.commands.{name}")
+        module = importlib.import_module(f"codemods.apply.commands.{name}")
     except ModuleNotFoundError as error:
-        if error.name != f"codemods.commands.{name}":
+        if error.name != f"codemods.apply.commands.{name}":
             raise
         raise Refusal("recipe", f"the recipe names codemod {name!r}, which does not exist") from None
     if not hasattr(module, "run") or not hasattr(module, "DESCRIPTION"):
-        raise Refusal("recipe", f"codemods.commands.{name} has no run() or DESCRIPTION")
+        raise Refusal("recipe", f"codemods.apply.commands.{name} has no run() or DESCRIPTION")
     return module
 
 

@@ -1,6 +1,6 @@
 """Benchmark ``refactor check`` against ``git grep -wE`` on a generated tree.
 
-``python -m codemods.bench`` (what ``make bench`` runs) writes a git-initialised
+``python -m benchmarks.bench`` (what ``make bench`` runs) writes a git-initialised
 tree of realistic-looking Python files into a temporary directory (10,000 files,
 about a million lines, fixed seed), plants a few dozen old names of different
 kinds in it, then times, best of N runs each and side by side:
@@ -32,9 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from codemods.check import find_stale
-from codemods.recipe import Recipe, load_recipe
-from codemods.sections import banner_titles
+from codemods.check.scan import find_stale
+from codemods.core.recipe import Recipe, load_recipe
+from codemods.core.sections import banner_titles
 
 TARGET_RATIO = 2.0
 
@@ -244,7 +244,7 @@ def _verify_check(findings, plants: list[Plant], root: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codemods.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=10_000, help="number of generated Python files (default 10000)")
     parser.add_argument("--lines", type=int, default=85, help="typical lines per file (default 85: ~1M lines)")
     parser.add_argument("--seed", type=int, default=20241214)

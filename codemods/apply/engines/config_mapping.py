@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from codemods.config_function import (
+from codemods.apply.engines.config_function import (
     UNRECORDED_DEFAULT,
     ConfigFactory,
     Unknown,
@@ -30,8 +30,8 @@ from codemods.config_function import (
     same_value,
     show,
 )
-from codemods.context import BehaviourChange, Impact
-from codemods.recipe import ConfigFunction
+from codemods.apply.session import BehaviourChange, Impact
+from codemods.core.recipe import ConfigFunction
 
 COMMENTED_OUT_KEYWORD = re.compile(r"^#\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
 

@@ -22,10 +22,10 @@ from jupytext.formats import long_form_one_format
 from jupytext.paired_paths import paired_paths
 from nbformat import NotebookNode
 
-from codemods.commands.rename_collators import exact_renames, substring_identifiers
-from codemods.context import Context, Refusal
-from codemods.names import word_pattern
-from codemods.recipe import Task
+from codemods.apply.commands.rename_collators import exact_renames, substring_identifiers
+from codemods.apply.session import Context, Refusal
+from codemods.core.names import word_pattern
+from codemods.core.recipe import Task
 
 DESCRIPTION = (
     "Rebuild the paired notebook's cells from the migrated script, keeping outputs; list stale outputs."

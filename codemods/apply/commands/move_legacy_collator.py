@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import FunctionScope, GlobalScope, PositionProvider, ScopeProvider
 
-from codemods.cells import (
+from codemods.core.cells import (
     blank_lines,
     cell_bounds,
     comment_lines,
@@ -36,11 +36,11 @@ from codemods.cells import (
     is_code_cell_marker,
     is_jupytext,
 )
-from codemods.context import Context, Refusal
-from codemods.memo import per_tree
-from codemods.names import word_pattern
-from codemods.recipe import Legacy, RenamePolicy, Task
-from codemods.sections import banner_title
+from codemods.apply.session import Context, Refusal
+from codemods.apply.memo import per_tree
+from codemods.core.names import word_pattern
+from codemods.core.recipe import Legacy, RenamePolicy, Task
+from codemods.core.sections import banner_title
 
 DESCRIPTION = (
     "Move the legacy collator to a DRAFT / LEGACY section at the end of the module, renamed and documented."

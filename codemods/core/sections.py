@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from codemods.recipe import Recipe
+from codemods.core.recipe import Recipe
 
 _RULE = re.compile(r"^#\s*[=\-#*~_ ]*$")
 

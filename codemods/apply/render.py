@@ -10,10 +10,10 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from codemods.context import Impact, Level, Report
-from codemods.migration import Migration, TaskState
-from codemods.recipe import Recipe, Task
-from codemods.workspace import FileChange
+from codemods.apply.session import Impact, Level, Report
+from codemods.apply.migration import Migration, TaskState
+from codemods.core.recipe import Recipe, Task
+from codemods.core.workspace import FileChange
 
 _STATE_STYLE = {TaskState.PENDING: "yellow", TaskState.DONE: "green", TaskState.NOT_APPLICABLE: "dim"}
 _LEVEL_STYLE = {Level.INFO: "cyan", Level.WARNING: "yellow", Level.ERROR: "red"}

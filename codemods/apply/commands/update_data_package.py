@@ -17,11 +17,11 @@ from pathlib import PurePosixPath
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
-from codemods.cells import comment_lines
-from codemods.commands.move_legacy_collator import move_legacy_class
-from codemods.commands.rename_collators import rename_in_file
-from codemods.context import Context, Refusal
-from codemods.recipe import Task
+from codemods.core.cells import comment_lines
+from codemods.apply.commands.move_legacy_collator import move_legacy_class
+from codemods.apply.commands.rename_collators import rename_in_file
+from codemods.apply.session import Context, Refusal
+from codemods.core.recipe import Task
 
 DESCRIPTION = (
     "Rename the collators in src/data/collators.py, move the legacy one last, and export the new names."

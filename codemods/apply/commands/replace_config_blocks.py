@@ -5,7 +5,7 @@ new target) becomes ``TARGET = create_training_config(variant=..., ...)``. The
 call passes the recipe's overrides and every original keyword the function
 takes whose value differs from its default, so nothing representable is lost;
 every field whose value still changes goes to the behaviour-change table (see
-:mod:`codemods.config_mapping`). The target is not renamed here: task 4 does
+:mod:`codemods.apply.engines.config_mapping`). The target is not renamed here: task 4 does
 that, and ``--only 3`` must leave a consistent file.
 
 Alongside: a ``wandb.init(name="<old run name>")`` in the same file follows the
@@ -28,9 +28,9 @@ from libcst.metadata import (
     QualifiedNameProvider,
 )
 
-from codemods import cells
-from codemods.commands.insert_config_function import ensure_config_function
-from codemods.config_function import (
+from codemods.core import cells
+from codemods.apply.commands.insert_config_function import ensure_config_function
+from codemods.apply.engines.config_function import (
     BlockMatch,
     Unknown,
     find_config_blocks,
@@ -40,7 +40,7 @@ from codemods.config_function import (
     module_function,
     string_literal,
 )
-from codemods.config_mapping import (
+from codemods.apply.engines.config_mapping import (
     UnmappableCall,
     argument_indent,
     call_keywords,
@@ -48,8 +48,8 @@ from codemods.config_mapping import (
     map_call,
     new_call,
 )
-from codemods.context import Context, Refusal
-from codemods.recipe import ConfigFunction, Task
+from codemods.apply.session import Context, Refusal
+from codemods.core.recipe import ConfigFunction, Task
 
 DESCRIPTION = "Replace each inline SFTConfig(...) block with a create_training_config(variant=...) call."
 

@@ -8,8 +8,8 @@ from enum import Enum
 
 import libcst as cst
 
-from codemods.recipe import Recipe
-from codemods.workspace import Workspace
+from codemods.core.recipe import Recipe
+from codemods.core.workspace import Workspace
 
 
 class Level(str, Enum):

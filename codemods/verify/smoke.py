@@ -6,7 +6,7 @@ collator class are loaded from ROOT, the config is built exactly as the user's c
 a short run needs is overridden, and a few LoRA steps run through TRL's real ``SFTTrainer`` on
 the tiny offline Qwen2-VL kit with W&B in offline mode.
 
-The training runs in a child process (``python -m codemods.smoke SPEC.json``) so that torch,
+The training runs in a child process (``python -m codemods.verify.smoke SPEC.json``) so that torch,
 CUDA, W&B and the user's modules never leak into the calling process. The parent side
 (:func:`build_spec`, :func:`run_smoke`) needs neither torch nor TRL.
 """
@@ -156,7 +156,7 @@ def build_spec(root: Path, recipe, device: str, steps: int) -> SmokeSpec:
 
 def _child_environment(work: Path) -> dict[str, str]:
     env = dict(os.environ)
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
     scratch = work / "tmp"
     scratch.mkdir(exist_ok=True)
@@ -198,7 +198,7 @@ def run_smoke(
         spec_path = work / "spec.json"
         result_path = work / "result.json"
         spec_path.write_text(json.dumps({**spec.to_dict(), "work": str(work), "result": str(result_path)}))
-        command = [sys.executable, "-m", "codemods.smoke", str(spec_path)]
+        command = [sys.executable, "-m", "codemods.verify.smoke", str(spec_path)]
         cwd = work / "cwd"
         cwd.mkdir()
         started = time.perf_counter()
@@ -754,7 +754,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        sys.stderr.write("usage: python -m codemods.smoke SPEC.json\n")
+        sys.stderr.write("usage: python -m codemods.verify.smoke SPEC.json\n")
         return 2
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     try:

@@ -27,10 +27,10 @@ from collections import Counter
 import libcst as cst
 from libcst.metadata import GlobalScope, ParentNodeProvider, PositionProvider, ScopeProvider
 
-from codemods.context import Context
-from codemods.names import spliced_identifier, substring_pattern, word_pattern
-from codemods.recipe import Recipe, RenamePolicy, Task
-from codemods.sections import banner_titles
+from codemods.apply.session import Context
+from codemods.core.names import spliced_identifier, substring_pattern, word_pattern
+from codemods.core.recipe import Recipe, RenamePolicy, Task
+from codemods.core.sections import banner_titles
 
 DESCRIPTION = "Rename collate_fn_fixed_1/3 and the legacy collator to descriptive class names everywhere."
 

@@ -12,7 +12,7 @@ raises a ``TypeError`` naming the replacement.
 The package ``__init__`` re-exports the new function instead (the old names stay
 importable through a module ``__getattr__`` under the same banner), and every
 caller in the repository is migrated with its arguments mapped by
-:mod:`codemods.config_mapping`, so each behaviour change is reported.
+:mod:`codemods.apply.engines.config_mapping`, so each behaviour change is reported.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, QualifiedNameSource
 
-from codemods import cells
-from codemods.config_function import (
+from codemods.core import cells
+from codemods.apply.engines.config_function import (
     ConfigFactory,
     Unknown,
     alias_factory,
@@ -44,11 +44,11 @@ from codemods.config_function import (
     same_value,
     show,
 )
-from codemods.config_mapping import UnmappableCall, argument_indent, call_keywords, map_call, new_call
-from codemods.context import Context, Refusal
-from codemods.names import word_pattern
-from codemods.recipe import ConfigFunction, ConfigModule, Recipe, Task
-from codemods.sections import banner_title
+from codemods.apply.engines.config_mapping import UnmappableCall, argument_indent, call_keywords, map_call, new_call
+from codemods.apply.session import Context, Refusal
+from codemods.core.names import word_pattern
+from codemods.core.recipe import ConfigFunction, ConfigModule, Recipe, Task
+from codemods.core.sections import banner_title
 
 DESCRIPTION = "Replace the old config factories with create_training_config() plus deprecated aliases, and migrate callers."
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from codemods import cells
-from codemods.config_function import (
+from codemods.core import cells
+from codemods.apply.engines.config_function import (
     config_function_statement,
     find_config_blocks,
     find_output_root,
@@ -24,8 +24,8 @@ from codemods.config_function import (
     module_function,
     report_stack_notes,
 )
-from codemods.context import Context
-from codemods.recipe import ConfigFunction, Task
+from codemods.apply.session import Context
+from codemods.core.recipe import ConfigFunction, Task
 
 DESCRIPTION = "Insert the plan's create_training_config() before the first inline SFTConfig block."
 

@@ -2,13 +2,13 @@
 
 Four checks, each a named result with a duration:
 
-1. **stale names** - :func:`codemods.check.find_stale` finds no retired name.
+1. **stale names** - :func:`codemods.check.scan.find_stale` finds no retired name.
 2. **files parse** - every Python file of ROOT compiles.
 3. **package imports** - the recipe's migrated modules import (in a separate interpreter) and
    define the config function and the exported collators.
 4. **smoke training** (optional) - every variant trains a few LoRA steps on the tiny offline
    Qwen2-VL kit with the user's own config function and collator, and its W&B run carries the
-   run name the plan gives it (see :mod:`codemods.smoke`).
+   run name the plan gives it (see :mod:`codemods.verify.smoke`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from codemods.recipe import Recipe
-from codemods.smoke import DEFAULT_TIMEOUT_S, SmokeSetupError, build_spec, dotted_module, run_smoke
+from codemods.core.recipe import Recipe
+from codemods.verify.smoke import DEFAULT_TIMEOUT_S, SmokeSetupError, build_spec, dotted_module, run_smoke
 
 REPORT_FORMAT = "vlm-refactor.verify/1"
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -157,7 +157,7 @@ def _finding_location(finding: Any, root: Path) -> str:
 
 def check_stale_names(root: Path, recipe: Recipe) -> CheckOutcome:
     try:
-        from codemods.check import CheckError, find_stale
+        from codemods.check.scan import CheckError, find_stale
     except ImportError as error:
         return CheckOutcome(STALE, FAILED, f"the stale-name scanner is unavailable ({error})")
     try:
@@ -187,7 +187,7 @@ def check_stale_names(root: Path, recipe: Recipe) -> CheckOutcome:
 
 
 def check_files_parse(root: Path) -> CheckOutcome:
-    from codemods.workspace import Workspace
+    from codemods.core.workspace import Workspace
 
     workspace = Workspace(root)
     files = workspace.files()

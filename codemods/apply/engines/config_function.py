@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
 
-from codemods.context import Context, Level
-from codemods.memo import per_tree
-from codemods.recipe import ConfigBlock, ConfigFunction, Recipe
+from codemods.apply.session import Context, Level
+from codemods.apply.memo import per_tree
+from codemods.core.recipe import ConfigBlock, ConfigFunction, Recipe
 
 OUTPUT_ROOT = "{output_root}"
 

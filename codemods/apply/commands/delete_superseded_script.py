@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from codemods.context import Context, Refusal
-from codemods.recipe import Task
+from codemods.apply.session import Context, Refusal
+from codemods.core.recipe import Task
 
 DESCRIPTION = "Delete the standalone script whose job a main-file function now does."
 
