@@ -67,9 +67,9 @@ def status(root: RootArgument, recipe: RecipeOption = None) -> None:
 
     States are detected from the code (would running the task change anything?), never from a marker file.
     """
-    from codemods.apply.session import Refusal
     from codemods.apply.migration import task_states
     from codemods.apply.render import task_table
+    from codemods.apply.session import Refusal
 
     plan = _recipe(root, recipe)
     try:
@@ -107,9 +107,9 @@ def apply(
     Exit codes: 0 success (or nothing to do), 1 --strict found unintended behaviour changes, 2 bad input
     (missing ROOT, bad recipe, dirty git tree, or a task that refuses to run safely).
     """
-    from codemods.apply.session import Refusal
     from codemods.apply.migration import plan_migration
     from codemods.apply.render import render_migration
+    from codemods.apply.session import Refusal
     from codemods.core.workspace import commit
 
     plan = _recipe(root, recipe)
@@ -199,8 +199,8 @@ def check(
     outputs are reported as warnings (they record past runs) and do not fail the check.
     Exit codes: 0 clean, 1 stale names found, 2 error (unreadable ROOT or file, bad recipe).
     """
-    from codemods.check.scan import CheckError, find_stale
     from codemods.check.formats import render_github, render_json, render_sarif, render_text
+    from codemods.check.scan import CheckError, find_stale
 
     plan = _recipe(root, recipe)
     progress = output_format is OutputFormat.text and sys.stderr.isatty()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from codemods.apply.session import Context, Report
 from codemods.apply.migration import load_codemod
+from codemods.apply.session import Context, Report
 from codemods.core.recipe import Recipe, load_recipe
 from codemods.core.workspace import Workspace
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from codemods.cli import app
 from codemods.apply.migration import TaskState, plan_migration, task_states
+from codemods.cli import app
 from codemods.core.recipe import load_recipe
 from codemods.core.sections import allowed_tail_start
 

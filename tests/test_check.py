@@ -553,8 +553,8 @@ def test_unmigrated_target_repo_reports_every_kind():
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """target_repo after `refactor apply` (stale notebook outputs cleared), migrated once for this module."""
     try:
-        from codemods.apply.session import Refusal
         from codemods.apply.migration import plan_migration
+        from codemods.apply.session import Refusal
         from codemods.core.workspace import commit
     except ImportError as error:  # pragma: no cover - while the codemods are being written
         pytest.skip(f"refactor apply is not available yet: {error}")

@@ -6,8 +6,8 @@ import jupytext
 import nbformat
 from codemod_harness import dedent, write_tree
 
-from codemods.apply.session import Context
 from codemods.apply.migration import load_codemod
+from codemods.apply.session import Context
 from codemods.core.recipe import Task, load_recipe
 from codemods.core.workspace import Workspace
 

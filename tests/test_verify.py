@@ -13,6 +13,15 @@ import pytest
 from typer.testing import CliRunner
 
 from codemods.core.recipe import load_recipe
+from codemods.verify.checks import (
+    IMPORTS,
+    PARSE,
+    SMOKE,
+    STALE,
+    check_files_parse,
+    check_smoke,
+    run_verification,
+)
 from codemods.verify.smoke import (
     Adaptation,
     build_spec,
@@ -20,7 +29,6 @@ from codemods.verify.smoke import (
     load_main_definitions,
     make_config_adapter,
 )
-from codemods.verify.checks import IMPORTS, PARSE, SMOKE, STALE, check_files_parse, check_smoke, run_verification
 from tests.test_config_function import plan_function
 
 TARGET_REPO = Path(__file__).resolve().parent.parent / "target_repo"

@@ -10,8 +10,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from codemods.apply.session import Impact, Level, Report
 from codemods.apply.migration import Migration, TaskState
+from codemods.apply.session import Impact, Level, Report
 from codemods.core.recipe import Recipe, Task
 from codemods.core.workspace import FileChange
 

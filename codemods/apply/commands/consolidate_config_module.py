@@ -27,7 +27,6 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, QualifiedNameSource
 
-from codemods.core import cells
 from codemods.apply.engines.config_function import (
     ConfigFactory,
     Unknown,
@@ -44,8 +43,15 @@ from codemods.apply.engines.config_function import (
     same_value,
     show,
 )
-from codemods.apply.engines.config_mapping import UnmappableCall, argument_indent, call_keywords, map_call, new_call
+from codemods.apply.engines.config_mapping import (
+    UnmappableCall,
+    argument_indent,
+    call_keywords,
+    map_call,
+    new_call,
+)
 from codemods.apply.session import Context, Refusal
+from codemods.core import cells
 from codemods.core.names import word_pattern
 from codemods.core.recipe import ConfigFunction, ConfigModule, Recipe, Task
 from codemods.core.sections import banner_title

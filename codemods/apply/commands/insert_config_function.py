@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from codemods.core import cells
 from codemods.apply.engines.config_function import (
     config_function_statement,
     find_config_blocks,
@@ -25,6 +24,7 @@ from codemods.apply.engines.config_function import (
     report_stack_notes,
 )
 from codemods.apply.session import Context
+from codemods.core import cells
 from codemods.core.recipe import ConfigFunction, Task
 
 DESCRIPTION = "Insert the plan's create_training_config() before the first inline SFTConfig block."

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import FunctionScope, GlobalScope, PositionProvider, ScopeProvider
 
+from codemods.apply.memo import per_tree
+from codemods.apply.session import Context, Refusal
 from codemods.core.cells import (
     blank_lines,
     cell_bounds,
@@ -36,8 +38,6 @@ from codemods.core.cells import (
     is_code_cell_marker,
     is_jupytext,
 )
-from codemods.apply.session import Context, Refusal
-from codemods.apply.memo import per_tree
 from codemods.core.names import word_pattern
 from codemods.core.recipe import Legacy, RenamePolicy, Task
 from codemods.core.sections import banner_title

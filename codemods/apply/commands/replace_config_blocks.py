@@ -28,7 +28,6 @@ from libcst.metadata import (
     QualifiedNameProvider,
 )
 
-from codemods.core import cells
 from codemods.apply.commands.insert_config_function import ensure_config_function
 from codemods.apply.engines.config_function import (
     BlockMatch,
@@ -49,6 +48,7 @@ from codemods.apply.engines.config_mapping import (
     new_call,
 )
 from codemods.apply.session import Context, Refusal
+from codemods.core import cells
 from codemods.core.recipe import ConfigFunction, Task
 
 DESCRIPTION = "Replace each inline SFTConfig(...) block with a create_training_config(variant=...) call."

@@ -17,10 +17,10 @@ from pathlib import PurePosixPath
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
-from codemods.core.cells import comment_lines
 from codemods.apply.commands.move_legacy_collator import move_legacy_class
 from codemods.apply.commands.rename_collators import rename_in_file
 from codemods.apply.session import Context, Refusal
+from codemods.core.cells import comment_lines
 from codemods.core.recipe import Task
 
 DESCRIPTION = (

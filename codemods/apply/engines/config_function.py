@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
 
-from codemods.apply.session import Context, Level
 from codemods.apply.memo import per_tree
+from codemods.apply.session import Context, Level
 from codemods.core.recipe import ConfigBlock, ConfigFunction, Recipe
 
 OUTPUT_ROOT = "{output_root}"
