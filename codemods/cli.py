@@ -11,7 +11,8 @@ import typer
 
 from codemods.consoles import plain, stderr_console, stdout_console
 from codemods.core.recipe import RecipeError, load_recipe
-from codemods.core.workspace import UndoError, Workspace, WorkspaceError
+from codemods.core.journal import UndoError
+from codemods.core.workspace import Workspace, WorkspaceError
 
 app = typer.Typer(
     help=(
@@ -110,7 +111,7 @@ def apply(
     from codemods.apply.migration import plan_migration
     from codemods.apply.render import render_migration
     from codemods.apply.session import Refusal
-    from codemods.core.workspace import commit
+    from codemods.core.journal import commit
 
     plan = _recipe(root, recipe)
     try:
@@ -156,7 +157,7 @@ def undo(
     force: Annotated[bool, typer.Option("--force", help="Restore even files edited after the migration.")] = False,
 ) -> None:
     """Restore the files of the last `refactor apply` on ROOT to their exact previous bytes and modes."""
-    from codemods.core.workspace import undo as undo_migration
+    from codemods.core.journal import undo as undo_migration
 
     if not root.exists():
         raise _fail(f"{root} does not exist")

@@ -555,7 +555,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         from codemods.apply.migration import plan_migration
         from codemods.apply.session import Refusal
-        from codemods.core.workspace import commit
+        from codemods.core.journal import commit
     except ImportError as error:  # pragma: no cover - while the codemods are being written
         pytest.skip(f"refactor apply is not available yet: {error}")
     root = tmp_path_factory.mktemp("migrated") / "repo"

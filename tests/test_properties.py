@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codemods.apply.commands.rename_collators import rename_in_file
+from codemods.apply.engines.rename import rename_in_file
 from codemods.apply.session import Context
 from codemods.core.recipe import load_recipe
 from codemods.core.workspace import Workspace

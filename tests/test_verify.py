@@ -332,7 +332,7 @@ def test_a_single_main_file_is_loaded_without_running_its_cells(recipe, tmp_path
 @pytest.mark.training
 def test_a_real_migration_of_target_repo_verifies_and_trains(recipe, tmp_path):
     from codemods.apply.migration import plan_migration
-    from codemods.core.workspace import commit
+    from codemods.core.journal import commit
 
     repo = tmp_path / "repo"
     shutil.copytree(TARGET_REPO, repo, ignore=shutil.ignore_patterns("__pycache__", ".refactor", "wandb"))

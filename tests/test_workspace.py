@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from codemods.core import journal as journal_module
 from codemods.core import workspace as workspace_module
-from codemods.core.workspace import UndoError, Workspace, commit, journal_directory, undo
+from codemods.core.journal import UndoError, commit, journal_directory, undo
+from codemods.core.workspace import Workspace
 
 
 def tree_digest(root: Path) -> dict[str, tuple[str, int]]:
@@ -99,7 +101,7 @@ def test_failure_midway_leaves_every_file_as_it_was(repo: Path, monkeypatch: pyt
             raise OSError(28, "No space left on device")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(workspace_module.os, "replace", failing_replace)
+    monkeypatch.setattr(journal_module.os, "replace", failing_replace)
     with pytest.raises(OSError):
         commit(ws)
     assert len(calls) == 3

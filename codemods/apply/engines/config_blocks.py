@@ -1,0 +1,365 @@
+"""Task 3 of the plan: replace the v1 and v3 configs with function calls.
+
+Each module-level ``TARGET = SFTConfig(...)`` the recipe names (by its target or
+new target) becomes ``TARGET = create_training_config(variant=..., ...)``. The
+call passes the recipe's overrides and every original keyword the function
+takes whose value differs from its default, so nothing representable is lost;
+every field whose value still changes goes to the behaviour-change table (see
+:mod:`codemods.apply.engines.config_mapping`). The target is not renamed here: task 4 does
+that, and ``--only 3`` must leave a consistent file.
+
+Alongside: a ``wandb.init(name="<old run name>")`` in the same file follows the
+new run name, and ``from trl import SFTConfig`` imports that no longer have a
+use before the name is bound again are removed (cell markers and comments
+above them move to the next statement).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import (
+    ExpressionContext,
+    ExpressionContextProvider,
+    MetadataWrapper,
+    PositionProvider,
+    QualifiedNameProvider,
+)
+
+from codemods.apply.engines.config_function import (
+    BlockMatch,
+    Unknown,
+    find_config_blocks,
+    find_output_root,
+    is_config_class,
+    module_constants,
+    module_function,
+    string_literal,
+)
+from codemods.apply.engines.config_insertion import ensure_config_function
+from codemods.apply.engines.config_mapping import (
+    UnmappableCall,
+    argument_indent,
+    call_keywords,
+    dropped_comments,
+    map_call,
+    new_call,
+)
+from codemods.apply.session import Context, Refusal
+from codemods.core import cells
+from codemods.core.recipe import ConfigFunction, Task
+
+WANDB_INIT = "wandb.init"
+
+
+@dataclass(frozen=True)
+class PlannedBlock:
+    call: cst.Call
+    old_run_name: str | None
+    new_run_name: str | None
+
+
+# ---------------------------------------------------------------------- blocks
+def with_new_values(module: cst.Module, calls: Mapping[int, cst.Call]) -> cst.Module:
+    """Give the assignment at each top-level index its new call; the target stays as it is."""
+    body = list(module.body)
+    for index, call in calls.items():
+        stmt = body[index]
+        assert isinstance(stmt, cst.SimpleStatementLine)
+        body[index] = stmt.with_changes(body=[stmt.body[0].with_changes(value=call), *stmt.body[1:]])
+    return module.with_changes(body=body)
+
+
+def plan_block(context: Context, task: Task, path: str, module: cst.Module, block: BlockMatch, root: str) -> PlannedBlock:
+    """The new call for one block; its behaviour changes and dropped comments go to the report."""
+    function = context.recipe.config_function
+    assert function is not None and block.spec is not None
+    try:
+        keywords = call_keywords(block.call, module, module_constants(module))
+    except UnmappableCall as error:
+        raise Refusal(task.id, f"the {block.target} block cannot be replaced: {error}", path, block.line) from None
+    before = {kw.name: kw.value for kw in keywords}
+    mapped = map_call(
+        function,
+        root,
+        block.spec.variant,
+        keywords,
+        before,
+        path=path,
+        block=block.target,
+        overrides=block.spec.overrides,
+    )
+    report = context.report
+    report.behaviour_changes.extend(mapped.changes)
+    report.blocks_replaced += 1
+    report.info(task.id, f"{block.target}: {function.config_class_name}(...) -> {function.name}(variant="
+                f"{block.spec.variant!r})", path, block.line)
+    for kw in mapped.arguments:
+        if isinstance(kw.value, Unknown):
+            report.info(task.id, f"{block.target}: kept {kw.name}={kw.source} as written (not a literal, "
+                        "so its value is not checked)", path, block.line)
+    for kw in mapped.dropped_as_default:
+        report.info(task.id, f"{block.target}: dropped {kw.name}={kw.source}; {function.name}() cannot set "
+                    "it and SFTConfig's default is the same", path, block.line)
+    comments = dropped_comments(block.call, {kw.name for kw in mapped.arguments})
+    if comments:
+        report.info(task.id, f"{block.target}: comments not carried into the new call: {comments.describe()}",
+                    path, block.line)
+    old_run_name = before.get("run_name")
+    new_run_name = mapped.after.get("run_name")
+    return PlannedBlock(
+        new_call(function.name, mapped.arguments, argument_indent(block.call)),
+        old_run_name if isinstance(old_run_name, str) else None,
+        new_run_name if isinstance(new_run_name, str) else None,
+    )
+
+
+# ---------------------------------------------------------------------- W&B run names
+class UpdateRunNames(cst.CSTTransformer):
+    """``wandb.init(name="<old run name>")`` -> the run name the new call produces."""
+
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
+
+    def __init__(self, run_names: Mapping[str, str]):
+        super().__init__()
+        self.run_names = run_names
+        self.updated: list[tuple[int, str, str]] = []
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        names = {q.name for q in self.get_metadata(QualifiedNameProvider, original_node, set())}
+        # A notebook may rely on ``wandb`` imported elsewhere: fall back to the name as written.
+        names = names or {cst.helpers.get_full_name_for_node(original_node.func)}
+        if WANDB_INIT not in names:
+            return updated_node
+        args = []
+        for arg in updated_node.args:
+            old = arg.value.evaluated_value if isinstance(arg.value, cst.SimpleString) else None
+            if arg.keyword is not None and arg.keyword.value == "name" and old in self.run_names:
+                new = self.run_names[old]
+                arg = arg.with_changes(value=cst.SimpleString(_same_quotes(arg.value, new)))
+                self.updated.append((self.get_metadata(PositionProvider, original_node).start.line, old, new))
+            args.append(arg)
+        return updated_node.with_changes(args=args)
+
+
+def _same_quotes(literal: cst.SimpleString, value: str) -> str:
+    return repr(value) if literal.quote == "'" else string_literal(value)
+
+
+# ---------------------------------------------------------------------- unused imports
+class _NamePositions(cst.CSTVisitor):
+    """Where each watched name is read, and where module-level statements bind it."""
+
+    METADATA_DEPENDENCIES = (PositionProvider, ExpressionContextProvider)
+
+    def __init__(self, names: set[str]):
+        super().__init__()
+        self.names = names
+        self.reads: dict[str, list[tuple[int, int]]] = {name: [] for name in names}
+        # name -> [(position, statement index)]; an assignment binds after its value is read.
+        self.bindings: dict[str, list[tuple[tuple[int, int], int]]] = {name: [] for name in names}
+
+    def visit_Module(self, node: cst.Module) -> None:
+        for index, stmt in enumerate(node.body):
+            where = self.get_metadata(PositionProvider, stmt)
+            for name in _bound_names(stmt) & self.names:
+                assigns = isinstance(stmt, cst.SimpleStatementLine) and not _is_import(stmt)
+                position = (where.end.line, where.end.column) if assigns else (where.start.line, where.start.column)
+                self.bindings[name].append((position, index))
+
+    def visit_ImportAlias(self, node: cst.ImportAlias) -> bool:
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)  # the keyword of ``f(name=...)`` is not a read of ``name``
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value not in self.names:
+            return
+        if self.get_metadata(ExpressionContextProvider, node, None) is ExpressionContext.LOAD:
+            start = self.get_metadata(PositionProvider, node).start
+            self.reads[node.value].append((start.line, start.column))
+
+
+def _is_import(stmt: cst.SimpleStatementLine) -> bool:
+    return any(isinstance(small, (cst.Import, cst.ImportFrom)) for small in stmt.body)
+
+
+def _bound_names(stmt: cst.BaseStatement) -> set[str]:
+    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+        return {stmt.name.value}
+    names: set[str] = set()
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return names
+    for small in stmt.body:
+        if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(small.names, cst.ImportStar):
+            for alias in small.names:
+                names.add(alias.evaluated_alias or (cst.helpers.get_full_name_for_node(alias.name) or "").split(".")[0])
+        elif isinstance(small, cst.Assign):
+            names.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
+        elif isinstance(small, (cst.AnnAssign, cst.AugAssign)) and isinstance(small.target, cst.Name):
+            names.add(small.target.value)
+    return names
+
+
+def _config_class_aliases(stmt: cst.BaseStatement, function: ConfigFunction) -> list[cst.ImportAlias]:
+    """The ``SFTConfig`` (or ``SFTConfig as X``) aliases of a ``from trl import ...`` statement."""
+    found = []
+    if isinstance(stmt, cst.SimpleStatementLine):
+        for small in stmt.body:
+            if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None:
+                if isinstance(small.names, cst.ImportStar):
+                    continue
+                source = cst.helpers.get_full_name_for_node(small.module) or ""
+                for alias in small.names:
+                    imported = cst.helpers.get_full_name_for_node(alias.name) or ""
+                    if is_config_class(f"{source}.{imported}", function):
+                        found.append(alias)
+    return found
+
+
+def unused_config_imports(module: cst.Module, function: ConfigFunction) -> dict[int, set[str]]:
+    """Statement index -> bound names of config-class imports nothing reads before the next binding."""
+    candidates: dict[int, list[cst.ImportAlias]] = {}
+    for index, stmt in enumerate(module.body):
+        aliases = _config_class_aliases(stmt, function)
+        if aliases:
+            candidates[index] = aliases
+    if not candidates:
+        return {}
+    watched = {a.evaluated_alias or a.evaluated_name for aliases in candidates.values() for a in aliases}
+    positions = _NamePositions(watched)
+    MetadataWrapper(module, unsafe_skip_copy=True).visit(positions)
+    unused: dict[int, set[str]] = {}
+    for index, aliases in candidates.items():
+        for alias in aliases:
+            name = alias.evaluated_alias or alias.evaluated_name
+            bindings = sorted(positions.bindings[name])
+            start = next(pos for pos, stmt_index in bindings if stmt_index == index)
+            end = next((pos for pos, stmt_index in bindings if pos > start and stmt_index != index), None)
+            read = any(start < pos and (end is None or pos < end) for pos in positions.reads[name])
+            if not read:
+                unused.setdefault(index, set()).add(name)
+    return unused
+
+
+def _without_aliases(stmt: cst.SimpleStatementLine, function: ConfigFunction, names: set[str]) -> cst.SimpleStatementLine | None:
+    """The import statement minus the unused config-class aliases; None when nothing is left."""
+    new_body = []
+    for small in stmt.body:
+        if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+            drop = {id(a) for a in _config_class_aliases(stmt, function) if (a.evaluated_alias or a.evaluated_name) in names}
+            kept = [a for a in small.names if id(a) not in drop]
+            if not kept:
+                continue
+            if len(kept) != len(small.names):
+                kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                small = small.with_changes(names=kept)
+        new_body.append(small)
+    if not new_body:
+        return None
+    new_body[-1] = new_body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+    return stmt.with_changes(body=new_body)
+
+
+def _ends_with_cell_marker(stmt: cst.BaseStatement) -> bool:
+    return bool(stmt.leading_lines) and cells.is_cell_marker(stmt.leading_lines[-1])
+
+
+def _without_leading_blanks(stmt: cst.BaseStatement) -> list[cst.EmptyLine]:
+    lines = list(stmt.leading_lines)
+    while lines and lines[0].comment is None:
+        lines.pop(0)
+    return lines
+
+
+def remove_unused_config_imports(module: cst.Module, function: ConfigFunction) -> tuple[cst.Module, int]:
+    unused = unused_config_imports(module, function)
+    if not unused:
+        return module, 0
+    body = list(module.body)
+    removed_statements: set[int] = set()
+    for index, names in unused.items():
+        stmt = body[index]
+        assert isinstance(stmt, cst.SimpleStatementLine)
+        slimmer = _without_aliases(stmt, function, names)
+        if slimmer is None:
+            removed_statements.add(index)
+        else:
+            body[index] = slimmer
+    for index in removed_statements:
+        following = index + 1
+        if following < len(body) and following not in removed_statements and _ends_with_cell_marker(body[index]):
+            # The marker moves down to the next statement: drop the blank line that followed the import.
+            body[following] = cells.with_leading_lines(body[following], _without_leading_blanks(body[following]))
+    new_body, footer = cells.remove_statements(body, removed_statements, module.footer)
+    count = sum(len(names) for names in unused.values())
+    return module.with_changes(body=new_body, footer=footer), count
+
+
+# ---------------------------------------------------------------------- task
+def _warn_about_others(context: Context, task: Task, path: str, blocks) -> None:
+    function = context.recipe.config_function
+    assert function is not None
+    targets = ", ".join(sorted({t for b in context.recipe.config_blocks for t in (b.target, b.new_target) if t}))
+    for block in blocks.unmatched:
+        context.report.warn(
+            task.id,
+            f"line {block.line}: {block.target} = {function.config_class_name}(...) is not a block the recipe "
+            f"names ({targets}); left as it is",
+            path,
+            block.line,
+        )
+    for line in blocks.stray_lines:
+        context.report.warn(
+            task.id,
+            f"line {line}: a {function.config_class_name}(...) call that is not a module-level assignment; "
+            "left as it is",
+            path,
+            line,
+        )
+
+
+def replace_config_blocks(context: Context, task: Task) -> None:
+    function = context.recipe.config_function
+    path = context.main_file
+    if function is None or not context.recipe.config_blocks:
+        context.not_applicable(task.id, "the recipe names no config blocks")
+        return
+    if not context.workspace.exists(path):
+        context.not_applicable(task.id, f"{path} does not exist")
+        return
+    module = context.parse(path)
+    blocks = find_config_blocks(module, context.recipe)
+    if blocks.matched and module_function(module, function.name) is None:
+        # The calls need the function; inserting it here keeps `--only 3` from leaving a NameError.
+        if ensure_config_function(context, task):
+            context.report.info(task.id, f"{function.name}() was missing, so it was inserted first (task 2)", path)
+        module = context.parse(path)
+        blocks = find_config_blocks(module, context.recipe)
+    _warn_about_others(context, task, path, blocks)
+    if not blocks.matched and module_function(module, function.name) is None:
+        context.not_applicable(task.id, f"{path} has no {function.config_class_name}(...) block the recipe names")
+        return
+
+    root = find_output_root(context, task.id)
+    planned = {block.index: plan_block(context, task, path, module, block, root) for block in blocks.matched}
+
+    new_module = module
+    run_names = {p.old_run_name: p.new_run_name for p in planned.values() if p.old_run_name and p.new_run_name}
+    run_names = {old: new for old, new in run_names.items() if old != new}
+    if run_names:
+        # Before the blocks change, so that the reported lines are the file's own.
+        updater = UpdateRunNames(run_names)
+        new_module = MetadataWrapper(module, unsafe_skip_copy=True).visit(updater)
+        for line, old, new in updater.updated:
+            context.report.info(task.id, f"W&B run name {old!r} -> {new!r} in wandb.init(...)", path, line)
+    new_module = with_new_values(new_module, {index: p.call for index, p in planned.items()})
+
+    new_module, removed = remove_unused_config_imports(new_module, function)
+    if removed:
+        context.report.info(task.id, f"removed {removed} {function.config_class_name} import(s) left unused", path)
+    context.write_module(path, new_module)

@@ -1,0 +1,82 @@
+"""Task 1 of the plan: delete ``analyze_tokens.py``.
+
+The main file's ``analyze_token_distribution()`` does the same job. The script is
+deleted only after checking that the main file really defines that function and
+that no Python file imports the script; otherwise the task refuses with the
+reason. In a git repository the deletion is staged, like ``git rm``. The script
+was an untracked local file in the user's checkout, so an already-missing script
+is a no-op with a message.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from codemods.apply.session import Context, Refusal
+from codemods.core.recipe import Task
+
+
+class _ImportsOfModule(cst.CSTVisitor):
+    """Collects ``import NAME`` / ``from NAME import ...`` of one top-level module."""
+
+    def __init__(self, module_name: str):
+        super().__init__()
+        self.module_name = module_name
+        self.found = False
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            dotted = cst.helpers.get_full_name_for_node(alias.name) or ""
+            if dotted.split(".")[0] == self.module_name:
+                self.found = True
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if node.relative or node.module is None:
+            return
+        dotted = cst.helpers.get_full_name_for_node(node.module) or ""
+        if dotted.split(".")[0] == self.module_name:
+            self.found = True
+
+
+def defines_function(module: cst.Module, name: str) -> bool:
+    return any(isinstance(stmt, cst.FunctionDef) and stmt.name.value == name for stmt in module.body)
+
+
+def importers(context: Context, module_name: str, script: str) -> list[str]:
+    found = []
+    for path in context.workspace.files():
+        if path == script or module_name not in context.workspace.read_text(path):
+            continue
+        visitor = _ImportsOfModule(module_name)
+        context.parse(path).visit(visitor)
+        if visitor.found:
+            found.append(path)
+    return found
+
+
+def delete_superseded_script(context: Context, task: Task) -> None:
+    spec = context.recipe.superseded_script
+    if spec is None:
+        context.not_applicable(task.id, "the recipe names no script to delete")
+        return
+    if context.workspace.single_file is not None:
+        context.not_applicable(task.id, f"ROOT is the single file {context.workspace.single_file}")
+        return
+    if not context.workspace.exists(spec.path):
+        context.report.info(task.id, f"{spec.path} is already gone; nothing to delete")
+        return
+    if not context.workspace.exists(context.main_file):
+        raise Refusal(task.id, f"cannot confirm {spec.superseded_by}() replaces it: {context.main_file} is missing", spec.path)
+    if not defines_function(context.parse(context.main_file), spec.superseded_by):
+        raise Refusal(
+            task.id,
+            f"{context.main_file} does not define {spec.superseded_by}() at module level, "
+            f"so deleting {spec.path} would lose its functionality",
+            spec.path,
+        )
+    users = importers(context, spec.module, spec.path)
+    if users:
+        raise Refusal(task.id, f"still imported by {', '.join(users)}; remove those imports first", spec.path)
+    context.workspace.delete(spec.path)
+    staged = " (deletion staged in git)" if context.workspace.tracked(spec.path) else ""
+    context.report.info(task.id, f"deleted {spec.path}: superseded by {spec.superseded_by}() in {context.main_file}{staged}")
