@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from codemods.check.scan import find_stale
+from codemods.check import find_stale
 from codemods.core.recipe import Recipe, load_recipe
 from codemods.core.sections import banner_titles
 

@@ -11,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from codemods.check import scan as check_module
-from codemods.check.scan import (
-    KINDS,
-    CheckError,
-    CheckResult,
-    Finding,
-    find_stale,
-    snake_case,
-)
+from codemods.check import CheckError, CheckResult, Finding, find_stale
+from codemods.check import runner as check_module
+from codemods.core.names import snake_case
+from codemods.core.occurrences import KINDS
 from codemods.core.recipe import load_recipe, parse_recipe
 
 TARGET_REPO = Path(__file__).resolve().parent.parent / "target_repo"
@@ -672,3 +667,72 @@ def test_stored_notebook_outputs_warn_without_failing_the_check(tmp_path: Path):
     assert result.failures == [] and result.exit_code == 0
     write(tmp_path, {"mod.py": "x = collate_fn_fixed_1()\n"})
     assert scan(tmp_path).exit_code == 1
+
+
+# ---------------------------------------------------------------------- one occurrence model
+def test_md_marker_is_a_markdown_cell_for_check_and_for_the_cell_helpers(tmp_path: Path):
+    import libcst as cst
+
+    from codemods.core.cells import is_code_cell_marker, is_markdown_marker_text
+
+    source = "# %% [md]\n# Uses collate_fn_fixed_3.\n\n# %%\nmade = collate_fn_fixed_3(p, m)\n"
+    write(tmp_path, {"nb.py": source})
+    assert located(scan(tmp_path)) == {
+        expect(source, "# Uses", "collate_fn_fixed_3", "markdown cell", file="nb.py"),
+        expect(source, "made =", "collate_fn_fixed_3", "call", file="nb.py"),
+    }
+    marker = cst.EmptyLine(comment=cst.Comment("# %% [md]"))
+    assert not is_code_cell_marker(marker) and is_markdown_marker_text("# %% [md]")
+    assert is_code_cell_marker(cst.EmptyLine(comment=cst.Comment("# %%")))
+
+
+def test_every_notebook_finding_carries_its_cell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from codemods.core import code_kinds
+
+    write(tmp_path, {"eval.ipynb": NOTEBOOK})
+    findings = scan(tmp_path).findings
+    assert findings and all(f.cell is not None and f.file_line is not None for f in findings)
+    assert all(f"[cell {f.cell}]" in f.location for f in findings)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("classifier bug")
+
+    monkeypatch.setattr(code_kinds, "classify", fail)  # one cell failing must not lose the cells
+    result = scan(tmp_path)
+    assert result.findings and all(f.cell is not None for f in result.findings)
+    assert {f.kind for f in result.findings if f.cell == 1} == {"unparsed text", "notebook output"}
+    assert {f.kind for f in result.findings if f.cell == 0} == {"markdown cell"}
+
+
+def test_kinds_used_by_check_are_exactly_those_documented_in_core_occurrences(tmp_path: Path):
+    import ast
+
+    from codemods.core import occurrences
+
+    tree = ast.parse(Path(occurrences.__file__).read_text(encoding="utf-8"))
+    documented = {}
+    for statement, following in zip(tree.body, tree.body[1:], strict=False):
+        if (
+            isinstance(statement, ast.Assign)
+            and isinstance(statement.value, ast.Constant)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            name = statement.targets[0].id
+            if name.isupper() and name != "ALLOW_MARKER":
+                documented[statement.value.value] = following.value.value
+    assert set(documented) == set(KINDS)
+    assert all("apply" in doc for doc in documented.values()), "each kind says whether apply fixes it"
+    # The check spells out no kind itself (one-word kinds like "name" are also ordinary JSON keys).
+    spelled = {kind for kind in KINDS if " " in kind or "-" in kind}
+    check_dir = Path(occurrences.__file__).resolve().parent.parent / "check"
+    for module in check_dir.glob("*.py"):
+        literals = {
+            node.value for node in ast.walk(ast.parse(module.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        }
+        assert not (literals & spelled), (module.name, literals & spelled)
+    # And a corpus exercising all of them yields exactly the documented kinds.
+    write(tmp_path, {"mod.py": KINDS_SOURCE, "eval.ipynb": NOTEBOOK})
+    assert {f.kind for f in scan(tmp_path).findings} == set(documented)

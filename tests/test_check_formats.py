@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from codemods.check import CheckResult, Finding, find_stale
 from codemods.check.formats import render_github, render_json, render_sarif, render_text
-from codemods.check.scan import CheckResult, Finding, find_stale
 from codemods.core.recipe import load_recipe
 
 RECIPE = load_recipe()

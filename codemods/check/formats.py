@@ -28,7 +28,8 @@ from rich.markup import escape
 from rich.text import Text
 
 from codemods import __version__ as _VERSION
-from codemods.check.scan import IDENTIFIER_CONTAINING, UNPARSED_TEXT, CheckResult, Finding
+from codemods.check.findings import CheckResult, Finding
+from codemods.core.occurrences import IDENTIFIER_CONTAINING, UNPARSED_TEXT
 from codemods.core.recipe import Recipe
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

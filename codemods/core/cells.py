@@ -13,8 +13,10 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+# The one definition of a jupytext percent-format cell marker; jupytext writes
+# ``[markdown]`` but reads the short ``[md]`` as a markdown cell too.
 CELL_MARKER = re.compile(r"^#\s?%%(?:\s|$)")
-MARKDOWN_MARKER = re.compile(r"^#\s?%%.*\[markdown\]")
+MARKDOWN_MARKER = re.compile(r"^#\s?%%.*\[(?:markdown|md)\]")
 
 Body = list[cst.BaseStatement]
 
@@ -25,6 +27,27 @@ def is_cell_marker(line: cst.EmptyLine) -> bool:
 
 def is_code_cell_marker(line: cst.EmptyLine) -> bool:
     return is_cell_marker(line) and not MARKDOWN_MARKER.match(line.comment.value)
+
+
+def is_marker_text(line: str) -> bool:
+    """The same test as :func:`is_cell_marker`, on a raw line of text."""
+    return bool(CELL_MARKER.match(line))
+
+
+def is_markdown_marker_text(line: str) -> bool:
+    return bool(CELL_MARKER.match(line)) and bool(MARKDOWN_MARKER.match(line))
+
+
+def markdown_lines(lines: Sequence[str]) -> set[int]:
+    """1-based numbers of the lines inside percent-format markdown cells (after the marker, to the next one)."""
+    inside, found = False, set()
+    for number, line in enumerate(lines, 1):
+        if CELL_MARKER.match(line):
+            inside = bool(MARKDOWN_MARKER.match(line))
+            continue
+        if inside:
+            found.add(number)
+    return found
 
 
 def is_jupytext(module: cst.Module) -> bool:

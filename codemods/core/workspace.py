@@ -268,3 +268,27 @@ class Workspace:
             return False
         result = _git(self.directory, "ls-files", "--error-unmatch", "--", relative, check=False)
         return result.returncode == 0
+
+
+def read_bytes_at(directory_fd: int | None, relative: str, directory: str = "") -> bytes:
+    """A file's bytes, opened relative to an open directory (or ``directory``), symlinks never followed.
+
+    The fast path for reading many files in one pass (``refactor check``): no
+    Path objects, no overlay, one ``open`` per file relative to a directory
+    descriptor resolved once. Raises OSError (ELOOP for a symlink).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    if directory_fd is not None:
+        descriptor = os.open(relative, flags, dir_fd=directory_fd)
+    else:
+        descriptor = os.open(os.path.join(directory, relative), flags)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(descriptor, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(descriptor)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -1,0 +1,425 @@
+"""Where the recipe's old names occur in a file's text, of which kind, and whether that is allowed.
+
+The one occurrence model: ``refactor check`` reports what it finds, and the
+apply wing renames notebook cells by the same occurrences, so the two cannot
+disagree about what is left. Nothing here opens a file; callers pass text.
+
+Positions: ``line`` is 1-based, ``column`` 1-based in characters (code points),
+``byte_column`` 1-based in UTF-8 bytes. In a notebook they are counted inside
+the cell's source or the output's text, ``cell`` is the 0-based index into the
+notebook's ``cells`` and ``field``/``field_offset`` name the JSON string (path
+of keys and indices) and the character in it, for callers that map the
+occurrence back into the ``.ipynb`` text.
+
+Allowed, hence never returned: anything from the legacy or deprecated-alias
+banner to the end of the module (or notebook), found by the banner's text
+(:mod:`codemods.core.sections`), and any line carrying ``# refactor: allow-stale``.
+Returned but only a warning: text in stored notebook outputs (see
+:func:`severity`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from codemods.core.names import snake_case, substring_pattern
+from codemods.core.recipe import Recipe, RenamePolicy
+from codemods.core.sections import allowed_tail_start
+
+# ----------------------------------------------------------------------- kinds
+# Each kind says what the occurrence is and whether `refactor apply` fixes it.
+# These strings are part of check's JSON/SARIF output: never reword one.
+
+CLASS_DEFINITION = "class definition"
+"""``class old_name:``; apply renames it (and every reference that resolves to it)."""
+FUNCTION_DEFINITION = "function definition"
+"""``def old_name(...)``; apply renames it."""
+IMPORT = "import"
+"""The name in ``import``/``from ... import``; apply renames it (an ``as`` alias equal to the new name is dropped)."""
+CALL = "call"
+"""``old_name(...)``: the called name; apply renames it."""
+ATTRIBUTE = "attribute"
+"""``module.old_name``; apply renames it (not on ``self``/``cls``)."""
+ALL_ENTRY = "__all__ entry"
+"""A string in ``__all__ = [...]`` (also ``+=`` and ``.extend``); apply renames it."""
+ANNOTATION = "annotation"
+"""In a type annotation, a forward-reference string included; apply renames it."""
+ASSIGNMENT_TARGET = "assignment target"
+"""Bound by ``=``, augmented or annotated assignment, ``for``, walrus or ``as``; apply renames it."""
+KEYWORD_ARGUMENT = "keyword argument value"
+"""``f(key=old_name)``; apply renames it."""
+POSITIONAL_ARGUMENT = "positional argument"
+"""``f(old_name)``; apply renames it."""
+NAME = "name"
+"""Any other use of the name in code; apply renames it when it resolves to the module-level binding."""
+STRING = "string"
+"""Whole word inside a string literal; apply renames it when the recipe's ``strings`` policy is on."""
+F_STRING = "f-string"
+"""In an f-string's text or expression; apply renames it (text by the ``strings`` policy)."""
+DOCSTRING = "docstring"
+"""In a module, class or function docstring; apply renames it by the ``strings`` policy."""
+DOCTEST = "doctest"
+"""On a ``>>>``/``...`` line of a docstring; apply renames it by the ``strings`` policy."""
+COMMENT = "comment"
+"""Whole word in a prose comment; apply renames it by the ``comments`` policy."""
+COMMENTED_OUT_CODE = "commented-out code"
+"""A comment that parses as code; apply renames it by the ``comments`` policy."""
+MARKDOWN_CELL = "markdown cell"
+"""Text of a markdown cell (notebook, or ``# %% [markdown]``/``[md]`` script cell); apply renames it whole-word."""
+NOTEBOOK_OUTPUT = "notebook output"
+"""Text of a stored notebook output; apply leaves it (it records a past run): a warning, never a failure."""
+IDENTIFIER_CONTAINING = "identifier containing an old name"
+"""A longer identifier holding an old name (``test_old_name``); apply splices the new name in by policy."""
+UNPARSED_TEXT = "unparsed text"
+"""In a file or notebook cell that does not parse (or decode); apply cannot classify it and leaves files alone."""
+
+#: Every kind an occurrence can have, in documentation order.
+KINDS = (
+    CLASS_DEFINITION, FUNCTION_DEFINITION, IMPORT, CALL, ATTRIBUTE, ALL_ENTRY, ANNOTATION, ASSIGNMENT_TARGET,
+    KEYWORD_ARGUMENT, POSITIONAL_ARGUMENT, NAME, STRING, F_STRING, DOCSTRING, DOCTEST, COMMENT,
+    COMMENTED_OUT_CODE, MARKDOWN_CELL, NOTEBOOK_OUTPUT, IDENTIFIER_CONTAINING, UNPARSED_TEXT,
+)
+#: Kinds that record the past rather than code: reported, but they do not fail a check.
+WARNING_KINDS = frozenset({NOTEBOOK_OUTPUT})
+
+
+def severity(kind: str) -> str:
+    return "warning" if kind in WARNING_KINDS else "error"
+
+
+#: The per-line escape hatch (it works like a noqa comment). In a notebook's markdown cell an
+#: HTML comment works too: ``<!-- refactor: allow-stale -->``.
+ALLOW_MARKER = "refactor: allow-stale"
+_ALLOW = re.compile(r"(?:#|<!--)\s*refactor:\s*allow-stale(?![\w-])")
+
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_OUTPUT_MIMES = ("application/javascript", "application/x-ipynb+json")
+
+
+# ----------------------------------------------------------------------- names
+@dataclass(frozen=True)
+class Names:
+    """The old names that apply to one file."""
+
+    exact: dict[str, str]  # old -> suggested new name
+    substrings: dict[str, str]  # old names also looked for inside longer identifiers
+    style: str  # rename_policy.substring_style
+    pattern: re.Pattern[str]
+
+    def splice(self, identifier: str) -> str:
+        for old, new in self.substrings.items():
+            piece = snake_case(new) if self.style == "snake_case" else new
+            identifier = substring_pattern(old).sub(piece, identifier)
+        return identifier
+
+
+class NameTable:
+    """Builds (and caches) the :class:`Names` of each file; small and picklable for worker processes."""
+
+    def __init__(self, recipe: Recipe, main_file: str):
+        self.recipe, self.main_file = recipe, main_file
+        self._cache: dict[str, Names] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": {}}
+
+    def for_path(self, relative: str) -> Names:
+        recipe, subject = self.recipe, relative
+        if relative.endswith(".ipynb") and relative[: -len(".ipynb")] + ".py" == self.main_file:
+            subject = self.main_file  # the paired notebook follows the main file's renames
+        exact = {rename.old: rename.new for rename in recipe.renames_for(subject, self.main_file)}
+        substrings: dict[str, str] = {}
+        if recipe.rename_policy.substring_identifiers == "rename":
+            substrings = {rename.old: rename.new for rename in recipe.all_renames if not rename.files}
+        if recipe.config_module and recipe.config_function:
+            for alias in recipe.config_module.deprecated:
+                exact[alias.old] = recipe.config_function.name
+        key = repr(sorted(exact.items()))
+        if key not in self._cache:
+            alternation = "|".join(re.escape(n) for n in sorted(exact, key=len, reverse=True))
+            self._cache[key] = Names(exact, substrings, recipe.rename_policy.substring_style, re.compile(alternation))
+        return self._cache[key]
+
+
+# ----------------------------------------------------------------- occurrences
+class Occurrence:
+    """One old name in some text; ``kind`` stays None until the text is classified."""
+
+    __slots__ = ("offset", "end", "line", "col", "old", "suggestion", "substring", "kind", "prose",
+                 "source_line", "cell", "field", "field_offset")
+
+    def __init__(self, offset: int, end: int, line: int, col: int, old: str, suggestion: str, substring: bool):
+        self.offset, self.end = offset, end  # the characters to replace: the old name, or the whole identifier
+        self.line, self.col = line, col  # col: 0-based, in characters
+        self.old, self.suggestion, self.substring = old, suggestion, substring
+        self.kind: str | None = None
+        self.prose: str | None = None  # "comment" / "string" when in prose, which the rename policy governs
+        self.source_line = ""
+        self.cell: int | None = None
+        self.field: tuple | None = None
+        self.field_offset = 0
+
+    @property
+    def column(self) -> int:
+        return self.col + 1
+
+    @property
+    def byte_column(self) -> int:
+        return len(self.source_line[: self.col].encode("utf-8", errors="surrogatepass")) + 1
+
+    @property
+    def severity(self) -> str:
+        return severity(self.kind or NAME)
+
+
+def find(text: str, names: Names) -> list[Occurrence]:
+    """Every whole-word old name, and every longer identifier holding one, with its line and column."""
+    found: list[Occurrence] = []
+    line, line_start, scanned = 1, 0, 0
+    last_token = -1
+    size = len(text)
+    for match in names.pattern.finditer(text):
+        start, end = match.span()
+        old = match.group()
+        token_start = start
+        while token_start > 0 and text[token_start - 1] in _WORD:
+            token_start -= 1
+        token_end = end
+        while token_end < size and text[token_end] in _WORD:
+            token_end += 1
+        if token_start == last_token:
+            continue  # a second old name inside the same identifier: reported once
+        if token_start == start and token_end == end:
+            suggestion, substring = names.exact[old], False
+        else:
+            if old not in names.substrings:
+                continue
+            if not (start == token_start or text[start - 1] == "_") or not (end == token_end or text[end] == "_"):
+                continue
+            suggestion, substring = names.splice(text[token_start:token_end]), True
+            start, end = token_start, token_end
+        last_token = token_start
+        newlines = text.count("\n", scanned, start)
+        if newlines:
+            line += newlines
+            line_start = text.rfind("\n", 0, start) + 1
+        scanned = start
+        found.append(Occurrence(start, end, line, start - line_start, old, suggestion, substring))
+    return found
+
+
+def line_at(lines: list[str], number: int) -> str:
+    return lines[number - 1].rstrip("\r") if 0 < number <= len(lines) else ""
+
+
+def not_allowed(text: str, found: list[Occurrence], recipe: Recipe) -> tuple[list[Occurrence], int | None]:
+    """The occurrences outside the allowed places, and the line where an allowed tail begins (or None)."""
+    if not found:
+        return found, None
+    lines = text.split("\n")
+    tail = allowed_tail_start(text, recipe)
+    kept = [o for o in found if (tail is None or o.line < tail) and not _ALLOW.search(line_at(lines, o.line))]
+    return kept, tail
+
+
+def _finish(found: list[Occurrence], lines: list[str], policy: RenamePolicy | None) -> list[Occurrence]:
+    """Fill in source lines, and drop prose that the rename policy leaves alone."""
+    kept = []
+    for occurrence in found:
+        if policy is not None and occurrence.prose == "comment" and not policy.comments:
+            continue
+        if policy is not None and occurrence.prose == "string" and not policy.strings:
+            continue
+        occurrence.source_line = line_at(lines, occurrence.line)
+        kept.append(occurrence)
+    return kept
+
+
+def unparsed(text: str, names: Names, recipe: Recipe) -> list[Occurrence]:
+    """Text that cannot be classified (not UTF-8, does not parse): every old name outside allowed places."""
+    found, _ = not_allowed(text, find(text, names) if names.pattern.search(text) else [], recipe)
+    for occurrence in found:
+        occurrence.kind = UNPARSED_TEXT
+    return _finish(found, text.split("\n"), None)
+
+
+# ---------------------------------------------------------------------- python
+@dataclass
+class PythonScan:
+    occurrences: list[Occurrence]
+    parsed: bool = False  # LibCST had to look at the text
+    problem: str | None = None  # why the text does not parse; its names are then UNPARSED_TEXT
+
+
+def python(text: str, names: Names, recipe: Recipe, *, cell: bool = False) -> PythonScan:
+    """Occurrences in Python source (a module, or with ``cell`` a notebook code cell, magics allowed)."""
+    if not names.pattern.search(text):
+        return PythonScan([])
+    found, _ = not_allowed(text, find(text, names), recipe)
+    if not found:
+        return PythonScan([])
+    lines = text.split("\n")
+    if not cell and "%%" in text:
+        from codemods.core.cells import markdown_lines  # imports LibCST: only for jupytext scripts
+
+        markdown = markdown_lines(lines)
+        for occurrence in found:
+            if occurrence.line in markdown:
+                occurrence.kind = IDENTIFIER_CONTAINING if occurrence.substring else MARKDOWN_CELL
+                occurrence.prose = "comment"
+    parsed = any(o.kind is None for o in found)
+    if parsed:
+        from codemods.core import code_kinds  # LibCST is imported only when some text needs parsing
+
+        problem = code_kinds.classify(mask_magics(text) if cell else text, lines, found, names, cell=cell)
+        if problem is not None:
+            for occurrence in found:
+                occurrence.kind, occurrence.prose = UNPARSED_TEXT, None
+            return PythonScan(_finish(found, lines, None), parsed, problem)
+    return PythonScan(_finish(found, lines, recipe.rename_policy), parsed)
+
+
+def mask_magics(source: str) -> str:
+    """IPython magics and shell escapes (``%time``, ``!ls``) as comments of the same width."""
+    if "%" not in source and "!" not in source:
+        return source
+    out = []
+    for line in source.split("\n"):
+        stripped = line.lstrip()
+        if stripped.startswith(("%", "!")):
+            cut = len(line) - len(stripped)
+            line = line[:cut] + "#" + stripped[1:]
+        out.append(line)
+    return "\n".join(out)
+
+
+def prose(text: str, names: Names, recipe: Recipe, kind: str = MARKDOWN_CELL) -> list[Occurrence]:
+    """Occurrences in Markdown text (a markdown cell): whole words, an allowed tail and allow markers honoured."""
+    if not names.pattern.search(text):
+        return []
+    found, _ = not_allowed(text, find(text, names), recipe)
+    for occurrence in found:
+        occurrence.kind = IDENTIFIER_CONTAINING if occurrence.substring else kind
+        occurrence.prose = "comment"
+    return _finish(found, text.split("\n"), recipe.rename_policy)
+
+
+# -------------------------------------------------------------------- notebooks
+class JsonObject(dict):
+    """A JSON object that remembers its key order and duplicates, to line strings up with the text."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]):
+        super().__init__(pairs)
+        self.pairs = pairs
+
+
+def load_notebook(text: str) -> Any:
+    """The notebook's JSON (objects as :class:`JsonObject`); raises ValueError or RecursionError."""
+    return json.loads(text, object_pairs_hook=JsonObject)
+
+
+@dataclass
+class NotebookScan:
+    occurrences: list[Occurrence] = field(default_factory=list)
+    parsed: bool = False  # some code cell was parsed
+    problem: str | None = None  # not a notebook at all: the caller scans it as unparsed text
+    unparsed_cells: list[tuple[int, str]] = field(default_factory=list)  # (cell, why it does not parse)
+
+
+def notebook(document: Any, names: Names, recipe: Recipe) -> NotebookScan:
+    """Occurrences in a parsed notebook: code cells as Python, markdown cells as prose, outputs as warnings.
+
+    Every occurrence carries its cell index. A code cell that does not parse, or
+    that the classifier fails on, has its names reported as unparsed text of
+    that cell; cells from an allowed banner on are skipped, outputs included.
+    """
+    cells = document.get("cells") if isinstance(document, dict) else None
+    if not isinstance(cells, list):
+        return NotebookScan(problem="not a notebook (no list of cells)")
+    scan = NotebookScan()
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            continue
+        source, parts = text_field(cell.get("source", ""), ("cells", index, "source"))
+        tail = allowed_tail_start(source, recipe) if source else None
+        found: list[Occurrence] = []
+        if names.pattern.search(source):
+            if cell.get("cell_type") == "code":
+                try:
+                    result = python(source, names, recipe, cell=True)
+                except Exception as error:  # noqa: BLE001 - one odd cell must not hide the notebook's other findings
+                    result = PythonScan(unparsed(source, names, recipe), True, f"internal error ({error!r})")
+                scan.parsed = scan.parsed or result.parsed
+                if result.problem is not None and result.occurrences:
+                    scan.unparsed_cells.append((index, result.problem))
+                found = result.occurrences
+            else:
+                found = prose(source, names, recipe)
+        _place(found, index, parts)
+        scan.occurrences += found
+        if tail is not None:
+            break  # the allowed section runs to the end of the notebook
+        for number, output in enumerate(cell.get("outputs") or ()):
+            for occurrence_list, field_parts in _output_fields(output, ("cells", index, "outputs", number), names):
+                _place(occurrence_list, index, field_parts)
+                scan.occurrences += occurrence_list
+    return scan
+
+
+def _place(found: list[Occurrence], cell: int, parts: list[tuple[int, tuple]]) -> None:
+    """Record the cell and the JSON string (a source may be a list of strings) of each occurrence."""
+    for occurrence in found:
+        occurrence.cell = cell
+        start, path = parts[0]
+        for part_start, part_path in parts:
+            if part_start > occurrence.offset:
+                break
+            start, path = part_start, part_path
+        occurrence.field, occurrence.field_offset = path, occurrence.offset - start
+
+
+def _output_fields(output: Any, path: tuple, names: Names) -> list[tuple[list[Occurrence], list]]:
+    if not isinstance(output, dict):
+        return []
+    texts = []
+    if "text" in output:
+        texts.append(text_field(output["text"], (*path, "text")))
+    data = output.get("data")
+    if isinstance(data, dict):
+        for mime, value in data.items():
+            if mime.startswith("text/") or mime in _OUTPUT_MIMES:
+                texts.append(text_field(value, (*path, "data", mime)))
+    if "traceback" in output:
+        texts.append(text_field(output["traceback"], (*path, "traceback"), separator="\n"))
+    if isinstance(output.get("evalue"), str):
+        texts.append(text_field(output["evalue"], (*path, "evalue")))
+    fields = []
+    for text, parts in texts:
+        if not parts or not names.pattern.search(text):
+            continue
+        found = find(text, names)
+        for occurrence in found:
+            occurrence.kind = NOTEBOOK_OUTPUT
+        if found:
+            fields.append((_finish(found, text.split("\n"), None), parts))
+    return fields
+
+
+def text_field(value: Any, path: tuple, separator: str = "") -> tuple[str, list[tuple[int, tuple]]]:
+    """A notebook text field (a string or a list of strings) joined, with where each part starts."""
+    if isinstance(value, str):
+        return value, [(0, path)]
+    parts, starts, length = [], [], 0
+    if isinstance(value, list):
+        for index, part in enumerate(value):
+            if isinstance(part, str):
+                if parts and separator:
+                    parts.append(separator)
+                    length += len(separator)
+                starts.append((length, (*path, index)))
+                parts.append(part)
+                length += len(part)
+    return "".join(parts), starts
