@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from codemods.consoles import plain, stderr_console, stdout_console
-from codemods.core.recipe import RecipeError, load_recipe
 from codemods.core.journal import UndoError
+from codemods.core.recipe import RecipeError, load_recipe
 from codemods.core.workspace import Workspace, WorkspaceError
 
 app = typer.Typer(
@@ -201,7 +201,7 @@ def check(
     Exit codes: 0 clean, 1 stale names found, 2 error (unreadable ROOT or file, bad recipe).
     """
     from codemods.check.formats import render_github, render_json, render_sarif, render_text
-    from codemods.check.scan import CheckError, find_stale
+    from codemods.check import CheckError, find_stale
 
     plan = _recipe(root, recipe)
     progress = output_format is OutputFormat.text and sys.stderr.isatty()
@@ -250,7 +250,7 @@ def verify(
 
     Exit codes: 0 every check passed, 1 a check failed.
     """
-    from codemods.verify.checks import render_verification, run_verification
+    from codemods.verify import render_verification, run_verification
 
     plan = _recipe(root, recipe)
     outcome = run_verification(root, plan, smoke=smoke, device=device.value, steps=steps)

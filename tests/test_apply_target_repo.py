@@ -74,8 +74,8 @@ def apply(root: Path, *args: str):
 
 def test_status_reports_all_seven_tasks_pending_on_the_bundled_repo():
     states = task_states(TARGET_REPO, load_recipe())
-    assert [task.id for task, _, _ in states] == ["1", "2", "3", "4", "5", "6", "7"]
-    assert all(state is TaskState.PENDING for _, state, _ in states), states
+    assert [o.task.id for o in states] == ["1", "2", "3", "4", "5", "6", "7"]
+    assert all(o.state is TaskState.PENDING for o in states), states
 
 
 def test_dry_run_writes_nothing_and_shows_the_table(repo: Path):
@@ -138,14 +138,14 @@ def test_second_apply_changes_nothing_and_status_is_done(repo: Path):
     assert again.exit_code == 0, again.output
     assert "Nothing to do" in again.output
     states = task_states(repo, load_recipe())
-    assert all(state is not TaskState.PENDING for _, state, _ in states), states
+    assert all(o.state is not TaskState.PENDING for o in states), states
 
 
 def test_half_migrated_repository_is_completed(repo: Path):
     assert apply(repo, "--only", "4").exit_code == 0
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "renames only")
-    states = dict((task.id, state) for task, state, _ in task_states(repo, load_recipe()))
+    states = {o.task.id: o.state for o in task_states(repo, load_recipe())}
     assert states["4"] is TaskState.DONE and states["3"] is TaskState.PENDING
     assert apply(repo).exit_code == 0
     fully = repo.parent / "fully"

@@ -6,7 +6,7 @@ import jupytext
 import nbformat
 from codemod_harness import dedent, write_tree
 
-from codemods.apply.migration import load_codemod
+from codemods.apply.engines.notebooks import sync_paired_notebooks
 from codemods.apply.session import Context
 from codemods.core.recipe import Task, load_recipe
 from codemods.core.workspace import Workspace
@@ -85,7 +85,7 @@ def sync(tmp_path, files: dict[str, str], migrated: str | None, **options):
     context = Context(Workspace(tmp_path), load_recipe(), options=options)
     if migrated is not None:
         context.workspace.write_text(MAIN, migrated)
-    load_codemod("sync_paired_notebook").run(context, SYNC)
+    sync_paired_notebooks(context, SYNC)
     changes = {change.path: change.after.decode("utf-8") for change in context.workspace.changes()}
     return changes, context.report
 

@@ -1,16 +1,21 @@
-"""Runs a recipe's codemods over a workspace and tells which tasks are still pending."""
+"""One planning pass over a recipe's tasks: the change set for `apply`, each task's share of it for `status`."""
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import ModuleType
 
+from codemods.apply.engines.notebooks import sync_paired_notebooks
 from codemods.apply.session import Context, Refusal
 from codemods.core.recipe import Recipe, RecipeError, Task
 from codemods.core.workspace import FileChange, Workspace
+
+COMMANDS_PACKAGE = "codemods.apply.commands"
+# Not a recipe task: after the tasks, every paired notebook is rebuilt from its migrated script.
+NOTEBOOK_STEP = Task("notebooks", "sync_paired_notebook", "Keep paired notebooks in sync with their scripts")
 
 
 class TaskState(str, Enum):
@@ -19,10 +24,21 @@ class TaskState(str, Enum):
     NOT_APPLICABLE = "not applicable"
 
 
+@dataclass(frozen=True)
+class TaskOutcome:
+    """What one task contributed to the planning pass."""
+
+    task: Task
+    state: TaskState
+    paths: tuple[str, ...] = ()
+    detail: str = ""
+
+
 @dataclass
 class Migration:
     context: Context
     tasks: list[Task]
+    outcomes: list[TaskOutcome] = field(default_factory=list)
 
     @property
     def changes(self) -> list[FileChange]:
@@ -35,13 +51,13 @@ class Migration:
 
 def load_codemod(name: str) -> ModuleType:
     try:
-        module = importlib.import_module(f"codemods.apply.commands.{name}")
+        module = importlib.import_module(f"{COMMANDS_PACKAGE}.{name}")
     except ModuleNotFoundError as error:
-        if error.name != f"codemods.apply.commands.{name}":
+        if error.name != f"{COMMANDS_PACKAGE}.{name}":
             raise
         raise Refusal("recipe", f"the recipe names codemod {name!r}, which does not exist") from None
     if not hasattr(module, "run") or not hasattr(module, "DESCRIPTION"):
-        raise Refusal("recipe", f"codemods.apply.commands.{name} has no run() or DESCRIPTION")
+        raise Refusal("recipe", f"{COMMANDS_PACKAGE}.{name} has no run() or DESCRIPTION")
     return module
 
 
@@ -56,17 +72,49 @@ def select_tasks(recipe: Recipe, only: list[str] | None) -> list[Task]:
 
 
 def plan_migration(
-    root: Path, recipe: Recipe, only: list[str] | None = None, options: dict[str, object] | None = None
+    root: Path,
+    recipe: Recipe,
+    only: list[str] | None = None,
+    options: dict[str, object] | None = None,
+    *,
+    keep_going: bool = False,
 ) -> Migration:
-    """Compute every change in memory; nothing is written."""
+    """Compute every change in memory; nothing is written.
+
+    With ``keep_going`` (what `status` uses) a task that refuses is recorded as blocked and its
+    edits are dropped, and the pass goes on; otherwise the refusal propagates and nothing is planned.
+    """
     context = Context(Workspace(root), recipe, options=dict(options or {}))
-    tasks = select_tasks(recipe, only)
-    for task in tasks:
-        load_codemod(task.codemod).run(context, task)
-    notebooks = load_codemod("sync_paired_notebook")
-    notebooks.run(context, Task("notebook", "sync_paired_notebook", "Keep the paired notebook in sync"))
+    migration = Migration(context, select_tasks(recipe, only))
+    for task in migration.tasks:
+        command = load_codemod(task.codemod)
+        savepoint = context.workspace.savepoint()
+        try:
+            command.run(context, task)
+        except Refusal as refusal:
+            if not keep_going:
+                raise
+            context.workspace.rollback_to(savepoint)
+            migration.outcomes.append(TaskOutcome(task, TaskState.PENDING, detail=f"blocked: {refusal.message}"))
+            continue
+        migration.outcomes.append(_outcome(context, task, context.workspace.touched_since(savepoint)))
+    savepoint = context.workspace.savepoint()
+    sync_paired_notebooks(context, NOTEBOOK_STEP)
+    synced = context.workspace.touched_since(savepoint)
+    if synced and not any(outcome.paths for outcome in migration.outcomes):
+        # Only the notebooks lag behind their scripts: say so, or `status` would call a pending apply done.
+        migration.outcomes.append(TaskOutcome(NOTEBOOK_STEP, TaskState.PENDING, tuple(synced), ", ".join(synced)))
     _ensure_python_still_parses(context)
-    return Migration(context, tasks)
+    return migration
+
+
+def _outcome(context: Context, task: Task, paths: list[str]) -> TaskOutcome:
+    if paths:
+        return TaskOutcome(task, TaskState.PENDING, tuple(paths), ", ".join(paths))
+    if task.id in context.report.not_applicable:
+        reasons = [note.message for note in context.report.notes if note.task == task.id]
+        return TaskOutcome(task, TaskState.NOT_APPLICABLE, detail="; ".join(reasons))
+    return TaskOutcome(task, TaskState.DONE)
 
 
 def _ensure_python_still_parses(context: Context) -> None:
@@ -82,23 +130,6 @@ def _ensure_python_still_parses(context: Context) -> None:
             ) from None
 
 
-def task_states(root: Path, recipe: Recipe) -> list[tuple[Task, TaskState, str]]:
-    """Each task's state, detected from the code: would running it alone change anything?"""
-    states = []
-    for task in recipe.tasks:
-        context = Context(Workspace(root), recipe)
-        try:
-            load_codemod(task.codemod).run(context, task)
-        except Refusal as refusal:
-            states.append((task, TaskState.PENDING, f"blocked: {refusal.message}"))
-            continue
-        changes = context.workspace.changes()
-        if changes:
-            detail = ", ".join(sorted({c.path for c in changes}))
-            states.append((task, TaskState.PENDING, detail))
-        elif task.id in context.report.not_applicable:
-            reasons = [n.message for n in context.report.notes if n.task == task.id]
-            states.append((task, TaskState.NOT_APPLICABLE, "; ".join(reasons)))
-        else:
-            states.append((task, TaskState.DONE, ""))
-    return states
+def task_states(root: Path, recipe: Recipe) -> list[TaskOutcome]:
+    """Each task's state from the same single planning pass `apply` makes: its own share of the change set."""
+    return plan_migration(root, recipe, keep_going=True).outcomes

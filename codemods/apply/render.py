@@ -10,9 +10,9 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from codemods.apply.migration import Migration, TaskState
+from codemods.apply.migration import Migration, TaskOutcome, TaskState
 from codemods.apply.session import Impact, Level, Report
-from codemods.core.recipe import Recipe, Task
+from codemods.core.recipe import Recipe
 from codemods.core.workspace import FileChange
 
 _STATE_STYLE = {TaskState.PENDING: "yellow", TaskState.DONE: "green", TaskState.NOT_APPLICABLE: "dim"}
@@ -25,14 +25,15 @@ def titled(title: str, table: Table) -> Group:
     return Group(Text(title, style="italic"), table)
 
 
-def task_table(recipe: Recipe, states: list[tuple[Task, TaskState, str]], root: str) -> Group:
+def task_table(recipe: Recipe, outcomes: list[TaskOutcome], root: str) -> Group:
     table = Table()
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("task")
     table.add_column("status", no_wrap=True)
     table.add_column("detail", overflow="fold")
-    for task, state, detail in states:
-        table.add_row(task.id, task.title, Text(state.value, style=_STATE_STYLE[state]), detail)
+    for outcome in outcomes:
+        state = outcome.state
+        table.add_row(outcome.task.id, outcome.task.title, Text(state.value, style=_STATE_STYLE[state]), outcome.detail)
     return titled(f"{recipe.title} — {root}", table)
 
 

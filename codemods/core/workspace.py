@@ -246,6 +246,16 @@ class Workspace:
         self._original(relative)
         self._overlay[relative] = None
 
+    def savepoint(self) -> dict[str, bytes | None]:
+        """The pending edits as they stand, to tell later which files a step touched or to roll it back."""
+        return dict(self._overlay)
+
+    def touched_since(self, savepoint: dict[str, bytes | None]) -> list[str]:
+        return sorted(path for path, data in self._overlay.items() if savepoint.get(path, self._originals.get(path)) != data)
+
+    def rollback_to(self, savepoint: dict[str, bytes | None]) -> None:
+        self._overlay = dict(savepoint)
+
     def changes(self) -> list[FileChange]:
         changed = []
         for relative in sorted(self._overlay):

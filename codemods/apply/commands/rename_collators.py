@@ -1,7 +1,8 @@
-"""Applies the recipe's renames to every Python file and, by policy, to prose documents."""
+"""Applies the recipe's renames to every Python file, every unpaired notebook and, by policy, prose documents."""
 
 from __future__ import annotations
 
+from codemods.apply.engines.notebook_renames import rename_in_notebooks
 from codemods.apply.engines.rename import rename_everywhere
 from codemods.apply.session import Context
 from codemods.core.recipe import Task
@@ -11,3 +12,5 @@ DESCRIPTION = "Rename the recipe's old names wherever they are bound, imported o
 
 def run(context: Context, task: Task) -> None:
     rename_everywhere(context, task)
+    # Paired notebooks follow their scripts after the tasks; the others are renamed cell by cell here.
+    rename_in_notebooks(context, task)
