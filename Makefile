@@ -27,8 +27,9 @@ test: install
 lint: install
 	$(BIN)/ruff check codemods tests
 
+# Prints the table and writes bench-out/results.json; `make bench BENCH_ARGS=--quick` for a short run.
 bench: install
-	$(BIN)/python -m benchmarks.bench
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 # Regenerate the whole-repo golden tree (review the diff before committing it).
 golden: install

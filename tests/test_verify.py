@@ -13,22 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from codemods.core.recipe import load_recipe
-from codemods.verify.checks import (
-    IMPORTS,
-    PARSE,
-    SMOKE,
-    STALE,
-    check_files_parse,
-    check_smoke,
-    run_verification,
-)
-from codemods.verify.smoke import (
-    Adaptation,
-    build_spec,
-    expected_run_name,
-    load_main_definitions,
-    make_config_adapter,
-)
+from codemods.verify.checks import check_files_parse, check_smoke, run_verification
+from codemods.verify.report import IMPORTS, PARSE, SMOKE, STALE
+from codemods.verify.smoke_parent import build_spec, expected_run_name
+from codemods.verify.user_code import Adaptation, load_main_definitions, make_config_adapter
 from tests.test_config_function import plan_function
 
 TARGET_REPO = Path(__file__).resolve().parent.parent / "target_repo"
@@ -269,6 +257,42 @@ def test_cli_verify_exit_codes_and_report(migrated_repo, tmp_path):
     bad = runner.invoke(app, ["verify", str(TARGET_REPO), "--no-smoke"])
     assert bad.exit_code == 1, bad.output
     assert "stale names" in bad.output
+
+
+def test_cli_verify_stale_section_is_refactor_check_on_a_real_apply(tmp_path):
+    """Stored notebook outputs still name the old collators after apply: warnings, as in `refactor check`."""
+    from codemods.cli import app
+    from tests.test_apply_target_repo import make_repo
+
+    runner = CliRunner()
+    unmigrated = make_repo(tmp_path / "before")
+    report = tmp_path / "before.json"
+    before = runner.invoke(app, ["verify", str(unmigrated), "--no-smoke", "--report", str(report)])
+    assert before.exit_code == 1, before.output
+    stale = json.loads(report.read_text(encoding="utf-8"))["checks"][0]
+    assert stale["name"] == STALE and stale["status"] == "failed"
+    assert stale["data"]["exit_code"] == 1
+    assert any(" cell " in location for location in stale["data"]["locations"]), stale["data"]["locations"]
+
+    repo = make_repo(tmp_path / "repo")
+    applied = runner.invoke(app, ["apply", str(repo), "--no-diff"])
+    assert applied.exit_code == 0, applied.output
+    check = runner.invoke(app, ["check", str(repo), "--format", "json"])
+    assert check.exit_code == 0, check.output
+    outputs = [f for f in json.loads(check.stdout) if f["kind"] == "notebook output"]
+    assert outputs, "the applied copy's notebook outputs were expected to still mention old names"
+
+    report = tmp_path / "after.json"
+    after = runner.invoke(app, ["verify", str(repo), "--no-smoke", "--report", str(report)])
+    data = json.loads(report.read_text(encoding="utf-8"))
+    stale = data["checks"][0]
+    assert stale["status"] == "passed", after.output
+    assert stale["data"]["exit_code"] == 0 and stale["data"]["warnings"] == len(outputs)
+    first = outputs[0]
+    assert f"cell {first['cell']} {first['line']}:{first['column']} {first['old_name']}" in stale["detail"]
+    assert any(w["field"] == "notebook outputs" for w in data["warnings"])
+    assert any("run the repository's own code" in notice for notice in data["notices"])
+    assert "run the repository's own code" in after.output
 
 
 # ---------------------------------------------------------------------------------------------

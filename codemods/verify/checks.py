@@ -2,131 +2,58 @@
 
 Four checks, each a named result with a duration:
 
-1. **stale names** - :func:`codemods.check.scan.find_stale` finds no retired name.
+1. **stale names** - exactly `refactor check`: the same scan, findings and exit logic (stored
+   notebook outputs only warn).
 2. **files parse** - every Python file of ROOT compiles.
 3. **package imports** - the recipe's migrated modules import (in a separate interpreter) and
    define the config function and the exported collators.
 4. **smoke training** (optional) - every variant trains a few LoRA steps on the tiny offline
    Qwen2-VL kit with the user's own config function and collator, and its W&B run carries the
-   run name the plan gives it (see :mod:`codemods.verify.smoke`).
+   run name the plan gives it (see :mod:`codemods.verify.smoke_parent`).
+
+Checks 3 and 4 execute the repository's own code; a notice says so before they start.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from codemods.check import CheckError, find_stale
 from codemods.core.recipe import Recipe
-from codemods.verify.smoke import DEFAULT_TIMEOUT_S, SmokeSetupError, build_spec, dotted_module, run_smoke
+from codemods.verify.report import (
+    FAILED,
+    IMPORTS,
+    PARSE,
+    PASSED,
+    SKIPPED,
+    SMOKE,
+    STALE,
+    CheckOutcome,
+    VerificationOutcome,
+    VerificationWarning,
+    format_loss,
+    installed_versions,
+)
+from codemods.verify.smoke_parent import (
+    DEFAULT_TIMEOUT_S,
+    SmokeSetupError,
+    build_spec,
+    dotted_module,
+    run_smoke,
+)
 
-REPORT_FORMAT = "vlm-refactor.verify/1"
-PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
-STALE, PARSE, IMPORTS, SMOKE = "stale names", "files parse", "package imports", "smoke training"
 IMPORT_TIMEOUT_S = 600
 _SHOWN = 5
-_VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "wandb", "vlm-refactor")
-
-
-@dataclass
-class CheckOutcome:
-    """One named check."""
-
-    name: str
-    status: str
-    detail: str
-    duration: float = 0.0
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == PASSED
-
-    @property
-    def skipped(self) -> bool:
-        return self.status == SKIPPED
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "passed": self.passed,
-            "detail": self.detail,
-            "duration_s": round(self.duration, 3),
-            "data": self.data,
-        }
-
-
-@dataclass
-class VerificationWarning:
-    """Something that passed only after an adjustment the user should make in their code."""
-
-    check: str
-    field: str
-    message: str
-    variants: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check, "field": self.field, "variants": self.variants, "message": self.message}
-
-
-@dataclass
-class VerificationOutcome:
-    root: str
-    recipe: str
-    smoke: bool
-    device: str
-    steps: int
-    checks: list[CheckOutcome] = field(default_factory=list)
-    warnings: list[VerificationWarning] = field(default_factory=list)
-    training: dict[str, Any] | None = None
-    versions: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        """True when no check failed (skipped checks do not fail verification)."""
-        return all(check.status != FAILED for check in self.checks)
-
-    def check(self, name: str) -> CheckOutcome:
-        for outcome in self.checks:
-            if outcome.name == name:
-                return outcome
-        raise KeyError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": REPORT_FORMAT,
-            "root": self.root,
-            "recipe": self.recipe,
-            "passed": self.passed,
-            "smoke": self.smoke,
-            "device": self.device,
-            "steps": self.steps,
-            "versions": self.versions,
-            "checks": [check.to_dict() for check in self.checks],
-            "warnings": [warning.to_dict() for warning in self.warnings],
-            "training": self.training,
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
-
-
-def installed_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in _VERSIONED:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
+RUNS_USER_CODE = (
+    "verify will now run the repository's own code: it imports the migrated modules in a separate "
+    "Python process{smoke}. Run verify only on code you trust."
+)
 
 
 def _timed(name: str, function: Callable[[], CheckOutcome]) -> CheckOutcome:
@@ -142,45 +69,61 @@ def _timed(name: str, function: Callable[[], CheckOutcome]) -> CheckOutcome:
 # ----------------------------------------------------------------------------- 1. stale names
 
 
-def _finding_location(finding: Any, root: Path) -> str:
-    """``path:line:column old_name`` with the path relative to ROOT's directory."""
-    location = getattr(finding, "location", None)
-    if location is None:
-        path, line = getattr(finding, "path", "?"), getattr(finding, "line", None)
-        location = f"{path}:{line}" if line is not None else str(path)
+def finding_location(finding: Any, root: Path) -> str:
+    """``path:line:column old_name``, or ``path.ipynb cell N line:column old_name``, the path relative to ROOT."""
+    path = str(finding.path)
     directory = str(root.parent if root.is_file() else root).rstrip("/") + "/"
-    if location.startswith(directory):
-        location = location[len(directory) :]
-    name = getattr(finding, "old_name", None)
-    return f"{location} {name}" if name else location
+    if path.startswith(directory):
+        path = path[len(directory) :]
+    if finding.cell is not None:
+        return f"{path} cell {finding.cell} {finding.line}:{finding.column} {finding.old_name}"
+    return f"{path}:{finding.line}:{finding.column} {finding.old_name}"
 
 
-def check_stale_names(root: Path, recipe: Recipe) -> CheckOutcome:
+def _listed(locations: list[str], total: int) -> str:
+    return ", ".join(locations[:_SHOWN]) + (", …" if total > _SHOWN else "")
+
+
+def check_stale_names(root: Path, recipe: Recipe, outcome: VerificationOutcome | None = None) -> CheckOutcome:
+    """`refactor check` with its defaults; stored-output warnings also go to ``outcome.warnings`` when given."""
     try:
-        from codemods.check.scan import CheckError, find_stale
-    except ImportError as error:
-        return CheckOutcome(STALE, FAILED, f"the stale-name scanner is unavailable ({error})")
-    try:
-        result = find_stale(root, recipe)
+        result = find_stale(root, recipe, exclude=(), jobs=None, progress=False)
     except CheckError as error:
         return CheckOutcome(STALE, FAILED, f"cannot scan {root}: {error}")
-    findings = list(result.findings)
-    errors = list(getattr(result, "errors", []) or [])
+    failures = list(result.failures)
+    warnings = [finding for finding in result.findings if finding.severity != "error"]
+    errors = list(result.errors)
     data = {
-        "findings": len(findings),
-        "files_scanned": getattr(result, "files_scanned", None),
-        "locations": [_finding_location(f, root) for f in findings[:50]],
+        "exit_code": result.exit_code,
+        "findings": len(failures),
+        "warnings": len(warnings),
+        "files_scanned": result.files_scanned,
+        "locations": [finding_location(f, root) for f in failures[:50]],
+        "warning_locations": [finding_location(f, root) for f in warnings[:50]],
         "errors": errors,
     }
-    if not findings and not errors:
-        return CheckOutcome(STALE, PASSED, f"no old names in {data['files_scanned']} file(s)", data=data)
+    stored = ""
+    if warnings:
+        stored = f"; {len(warnings)} in stored notebook outputs (warnings): " + _listed(
+            data["warning_locations"], len(warnings)
+        )
+        if outcome is not None:
+            outcome.warnings.append(
+                VerificationWarning(
+                    STALE,
+                    "notebook outputs",
+                    f"{len(warnings)} old name(s) in stored notebook outputs, which record past runs: clear "
+                    "the outputs or re-run the notebook (" + _listed(data["warning_locations"], len(warnings)) + ")",
+                )
+            )
+    if result.exit_code == 0:
+        return CheckOutcome(STALE, PASSED, f"no old names in code or text ({result.files_scanned} file(s)){stored}", data=data)
     parts = []
-    if findings:
-        shown = ", ".join(data["locations"][:_SHOWN]) + (", …" if len(findings) > _SHOWN else "")
-        parts.append(f"{len(findings)} stale name(s): {shown}")
+    if failures:
+        parts.append(f"{len(failures)} stale name(s): " + _listed(data["locations"], len(failures)))
     if errors:
         parts.append(f"{len(errors)} file(s) could not be scanned: " + "; ".join(errors[:_SHOWN]))
-    return CheckOutcome(STALE, FAILED, "; ".join(parts), data=data)
+    return CheckOutcome(STALE, FAILED, "; ".join(parts) + stored, data=data)
 
 
 # ----------------------------------------------------------------------------- 2. files parse
@@ -307,13 +250,11 @@ def check_package_imports(root: Path, recipe: Recipe) -> CheckOutcome:
 # ----------------------------------------------------------------------------- 4. smoke training
 
 
-def _format_loss(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
-
-
 def default_progress(event: dict[str, Any]) -> None:
     """One line per variant on stderr (stdout stays free for the report)."""
-    if event.get("event") == "setup":
+    if event.get("event") == "runs-user-code":
+        line = f"note: {event.get('message', '')}"
+    elif event.get("event") == "setup":
         line = f"smoke: imports {event.get('import_seconds', 0):.1f} s, training on {event.get('device')}"
     elif event.get("event") == "variant-done":
         record = event.get("record", {})
@@ -372,7 +313,7 @@ def check_smoke(
         detail = "; ".join(f"{r['variant']}: {r.get('detail', '')}" for r in failed)
         return CheckOutcome(SMOKE, FAILED, detail, data=data)
     summary = ", ".join(
-        f"{r['variant']} ({r['steps']} steps, loss {_format_loss(r['first_loss'])}->{_format_loss(r['last_loss'])}, "
+        f"{r['variant']} ({r['steps']} steps, loss {format_loss(r['first_loss'])}->{format_loss(r['last_loss'])}, "
         f"run {r['wandb_run_name']})"
         for r in records
     )
@@ -380,6 +321,13 @@ def check_smoke(
 
 
 # ----------------------------------------------------------------------------- entry points
+
+
+def _announce(outcome: VerificationOutcome, smoke: bool, progress: Callable[[dict[str, Any]], None] | None) -> None:
+    message = RUNS_USER_CODE.format(smoke=" and trains with its config function and collators" if smoke else "")
+    outcome.notices.append(message)
+    if progress is not None:
+        progress({"event": "runs-user-code", "message": message})
 
 
 def run_verification(
@@ -404,8 +352,11 @@ def run_verification(
     if not root.exists():
         outcome.checks.append(CheckOutcome(PARSE, FAILED, f"{root} does not exist"))
         return outcome
-    outcome.checks.append(_timed(STALE, lambda: check_stale_names(root, recipe)))
+    outcome.checks.append(_timed(STALE, lambda: check_stale_names(root, recipe, outcome)))
     outcome.checks.append(_timed(PARSE, lambda: check_files_parse(root)))
+    # A single main file has no package to import; only the smoke run would execute it.
+    if root.is_dir() or smoke:
+        _announce(outcome, smoke, progress)
     outcome.checks.append(_timed(IMPORTS, lambda: check_package_imports(root, recipe)))
     if smoke:
         outcome.checks.append(
@@ -414,64 +365,3 @@ def run_verification(
     else:
         outcome.checks.append(CheckOutcome(SMOKE, SKIPPED, "not requested (--no-smoke)"))
     return outcome
-
-
-_STATUS_STYLE = {PASSED: "green", FAILED: "bold red", SKIPPED: "dim"}
-
-
-def render_verification(outcome: VerificationOutcome, console) -> None:
-    """Print the outcome with rich: the checks, the trained variants, then the warnings."""
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
-
-    console.print(Text(f"Verification — {outcome.root}", style="italic"))
-    table = Table()
-    table.add_column("check", no_wrap=True)
-    table.add_column("result", no_wrap=True)
-    table.add_column("detail", overflow="fold")
-    table.add_column("time", justify="right")
-    for check in outcome.checks:
-        table.add_row(
-            check.name,
-            Text(check.status, style=_STATUS_STYLE.get(check.status, "")),
-            check.detail,
-            f"{check.duration:.1f} s",
-        )
-    console.print(table)
-
-    records = (outcome.training or {}).get("variants") or []
-    if records:
-        console.print(Text("Smoke training", style="italic"))
-        training = Table()
-        for column in ("variant", "collator", "device", "steps", "first loss", "last loss", "trainable", "W&B run", "time"):
-            training.add_column(column, overflow="fold")
-        for record in records:
-            style = "green" if record.get("passed") else "bold red"
-            training.add_row(
-                Text(str(record.get("variant")), style=style),
-                str(record.get("collator")),
-                str(record.get("device")),
-                str(record.get("steps")),
-                _format_loss(record.get("first_loss")),
-                _format_loss(record.get("last_loss")),
-                f"{record.get('trainable_params', 0):,}",
-                str(record.get("wandb_run_name")),
-                f"{record.get('wall_seconds', 0):.1f} s",
-            )
-        console.print(training)
-        imports = (outcome.training or {}).get("import_seconds")
-        if imports is not None:
-            console.print(f"[dim]imports {imports:.1f} s in the training process[/]")
-
-    for warning in outcome.warnings:
-        scope = f" ({', '.join(warning.variants)})" if warning.variants else ""
-        console.print(f"[yellow]warning[/] [bold]{escape(warning.field)}[/]{escape(scope)}: {escape(warning.message)}")
-    notes = (outcome.training or {}).get("notes") or []
-    for note in notes:
-        console.print(f"[dim]note: {escape(note)}[/]")
-    if outcome.passed:
-        console.print("[green]Verified:[/] every check passed.")
-    else:
-        failed = [c.name for c in outcome.checks if c.status == FAILED]
-        console.print(f"[bold red]Verification failed:[/] {', '.join(failed)}.")

@@ -1,410 +1,40 @@
-"""Smoke training: prove that a migrated repository still trains.
+"""Smoke training, child side: train every variant with the repository's own code.
 
+Run as ``python -m codemods.verify.smoke_child SPEC.json`` by :func:`codemods.verify.smoke_parent.run_smoke`.
 For every variant of the recipe's ``[[config_blocks]]`` the user's own config function and
 collator class are loaded from ROOT, the config is built exactly as the user's code builds it
 (through a compatibility adapter when the installed TRL refuses one of its keywords), only what
 a short run needs is overridden, and a few LoRA steps run through TRL's real ``SFTTrainer`` on
-the tiny offline Qwen2-VL kit with W&B in offline mode.
-
-The training runs in a child process (``python -m codemods.verify.smoke SPEC.json``) so that torch,
-CUDA, W&B and the user's modules never leak into the calling process. The parent side
-(:func:`build_spec`, :func:`run_smoke`) needs neither torch nor TRL.
+the tiny offline Qwen2-VL kit with W&B in offline mode. Progress goes to stdout as
+``EVENT_PREFIX``-marked JSON lines; the report goes to the spec's ``result`` path.
 """
 
 from __future__ import annotations
-import __future__ as future_features
 
-import ast
-import collections
-import contextlib
 import dataclasses
 import json
 import math
-import os
 import re
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-EVENT_PREFIX = "@@smoke "
-DEFAULT_TIMEOUT_S = 1800.0
+from codemods.verify.smoke_parent import CHILD_MODULE, EVENT_PREFIX
+from codemods.verify.user_code import (
+    Adaptation,
+    LoadedCode,
+    describe_adaptation,
+    load_source,
+    make_config_adapter,
+)
+
 SMOKE_BATCH_SIZE = 2
 SMOKE_DATASET_SIZE = 16
 LORA = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
 COLLATOR_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "labels")
-_TAIL_LINES = 40
-
-
-class SmokeSetupError(RuntimeError):
-    """The recipe or ROOT does not give enough to run the smoke training."""
-
-
-# =============================================================================
-# Parent side: what to train, and running the child process
-# =============================================================================
-
-
-@dataclasses.dataclass(frozen=True)
-class Source:
-    """Where a definition comes from: an importable module of ROOT, or the main file."""
-
-    kind: str  # "module" or "main"
-    path: str  # relative to the repository directory
-    module: str = ""  # dotted module name when kind == "module"
-
-
-@dataclasses.dataclass(frozen=True)
-class SmokeVariant:
-    variant: str
-    collator: str | None
-    expected_run_name: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class SmokeSpec:
-    directory: str
-    config_source: Source
-    collator_source: Source
-    function: str
-    config_class: str
-    variants: tuple[SmokeVariant, ...]
-    device: str
-    steps: int
-    stack_notes: dict[str, str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def dotted_module(relative_path: str) -> str:
-    """``src/training/config.py`` -> ``src.training.config`` (a package ``__init__`` -> the package)."""
-    parts = list(Path(relative_path).with_suffix("").parts)
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def expected_run_name(recipe, variant: str) -> str | None:
-    """The W&B run name the recipe's config function gives ``variant`` (its ``run_name`` field, evaluated)."""
-    function = recipe.config_function
-    if function is None:
-        return None
-    for field in function.fields:
-        if field.name == "run_name":
-            try:
-                value = eval(compile(field.value, "<recipe run_name>", "eval"), {"__builtins__": {}}, {"variant": variant})
-            except Exception:  # the field needs more than the variant: nothing to compare with
-                return None
-            return value if isinstance(value, str) else None
-    return None
-
-
-def _source(directory: Path, single_file: str | None, recipe_path: str | None, main_file: str) -> Source | None:
-    if single_file is None and recipe_path and (directory / recipe_path).is_file():
-        return Source("module", recipe_path, dotted_module(recipe_path))
-    main = single_file or main_file
-    if (directory / main).is_file():
-        return Source("main", main)
-    return None
-
-
-def build_spec(root: Path, recipe, device: str, steps: int) -> SmokeSpec:
-    """Decide what the smoke run loads and trains; raise :class:`SmokeSetupError` when it cannot run."""
-    root = Path(root).resolve()
-    single_file = root.name if root.is_file() else None
-    directory = root.parent if root.is_file() else root
-    function = recipe.config_function
-    if function is None:
-        raise SmokeSetupError("the recipe has no [config_function]: there is no config function to train with")
-    if not recipe.config_blocks:
-        raise SmokeSetupError("the recipe lists no [[config_blocks]]: there is no variant to train")
-    config_path = recipe.config_module.path if recipe.config_module else None
-    collators_path = recipe.data_package.collators if recipe.data_package else None
-    config_source = _source(directory, single_file, config_path, recipe.main_file)
-    collator_source = _source(directory, single_file, collators_path, recipe.main_file)
-    if config_source is None or collator_source is None:
-        wanted = " or ".join(p for p in (config_path, recipe.main_file) if p)
-        raise SmokeSetupError(f"{root} has neither {wanted}: nothing defines {function.name}()")
-    unnamed = [block.variant for block in recipe.config_blocks if not block.collator]
-    if unnamed:
-        raise SmokeSetupError(
-            "the recipe's [[config_blocks]] for " + ", ".join(repr(v) for v in unnamed) + " name no collator: "
-            'add collator = "ClassName" (the class that variant trains with)'
-        )
-    variants = tuple(
-        SmokeVariant(block.variant, block.collator, expected_run_name(recipe, block.variant))
-        for block in recipe.config_blocks
-    )
-    return SmokeSpec(
-        directory=str(directory),
-        config_source=config_source,
-        collator_source=collator_source,
-        function=function.name,
-        config_class=function.config_class,
-        variants=variants,
-        device=device,
-        steps=steps,
-        stack_notes=dict(function.stack_notes),
-    )
-
-
-def _child_environment(work: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    package_parent = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
-    scratch = work / "tmp"
-    scratch.mkdir(exist_ok=True)
-    env.update(
-        {
-            "PYTHONUNBUFFERED": "1",
-            "TMPDIR": str(scratch),
-            "WANDB_MODE": "offline",
-            "WANDB_SILENT": "true",
-            "WANDB_DIR": str(work),
-            "WANDB_CONFIG_DIR": str(work / "wandb-config"),
-            "WANDB_CACHE_DIR": str(work / "wandb-cache"),
-            "WANDB_DATA_DIR": str(work / "wandb-data"),
-            "WANDB_DISABLE_GIT": "true",
-            "WANDB_DISABLE_CODE": "true",
-            "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "HF_HUB_DISABLE_TELEMETRY": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-        }
-    )
-    return env
-
-
-def run_smoke(
-    spec: SmokeSpec,
-    progress: Callable[[dict[str, Any]], None] | None = None,
-    timeout: float = DEFAULT_TIMEOUT_S,
-) -> dict[str, Any]:
-    """Run the smoke training in a child process and return its report (a JSON-ready dict).
-
-    ``progress`` receives every event the child emits (``setup``, ``variant-start``,
-    ``variant-done``). A child that crashes or times out gives a report with ``error`` set and
-    the tail of its output; this function itself does not raise for a failed training.
-    """
-    with tempfile.TemporaryDirectory(prefix="refactor-smoke-", ignore_cleanup_errors=True) as temp:
-        work = Path(temp)
-        spec_path = work / "spec.json"
-        result_path = work / "result.json"
-        spec_path.write_text(json.dumps({**spec.to_dict(), "work": str(work), "result": str(result_path)}))
-        command = [sys.executable, "-m", "codemods.verify.smoke", str(spec_path)]
-        cwd = work / "cwd"
-        cwd.mkdir()
-        started = time.perf_counter()
-        tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=_child_environment(work),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            bufsize=1,
-        )
-        timed_out = threading.Event()
-
-        def _kill() -> None:
-            timed_out.set()
-            process.kill()
-
-        watchdog = threading.Timer(timeout, _kill)
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                line = line.rstrip("\n")
-                if line.startswith(EVENT_PREFIX):
-                    try:
-                        event = json.loads(line[len(EVENT_PREFIX) :])
-                    except json.JSONDecodeError:
-                        continue
-                    if progress is not None:
-                        progress(event)
-                elif line.strip():
-                    tail.append(line.rsplit("\r", 1)[-1])
-            returncode = process.wait()
-        finally:
-            watchdog.cancel()
-            if process.poll() is None:  # pragma: no cover - interrupted while reading
-                process.kill()
-                process.wait()
-        report: dict[str, Any] = {}
-        if result_path.is_file():
-            with contextlib.suppress(json.JSONDecodeError):
-                report = json.loads(result_path.read_text(encoding="utf-8"))
-        report.setdefault("variants", [])
-        report.setdefault("warnings", [])
-        report["wall_seconds"] = round(time.perf_counter() - started, 3)
-        report["returncode"] = returncode
-        if timed_out.is_set():
-            report["error"] = f"the smoke run was stopped after {timeout:.0f} s"
-        elif not report.get("completed") and not report.get("error"):
-            report["error"] = f"the smoke process exited with status {returncode} before writing its report"
-        if report.get("error"):
-            report["output_tail"] = list(tail)
-        return report
-
-
-# =============================================================================
-# Child side: loading the user's code
-# =============================================================================
-
-
-@dataclasses.dataclass
-class LoadedCode:
-    namespace: dict[str, Any]
-    where: str
-    notes: list[str] = dataclasses.field(default_factory=list)
-
-
-def _is_literal_assignment(node: ast.stmt) -> bool:
-    if not isinstance(node, ast.Assign) or not all(isinstance(t, ast.Name) for t in node.targets):
-        return False
-    try:
-        ast.literal_eval(node.value)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-    return True
-
-
-def load_main_definitions(path: Path) -> LoadedCode:
-    """Run a notebook-style main file's definitions only.
-
-    Its top-level ``import`` statements, ``def``/``class`` definitions and assignments of literal
-    constants are executed, one statement at a time, in a fresh namespace; everything else (the
-    cells that load data, build models or train) is skipped. An import that fails is skipped with
-    a note (notebook-only packages such as IPython are often missing).
-    """
-    source = path.read_text(encoding="utf-8")
-    tree = ast.parse(source, filename=str(path))
-    flags = 0
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-            for alias in node.names:
-                feature = getattr(future_features, alias.name, None)
-                if feature is not None:
-                    flags |= feature.compiler_flag
-    namespace: dict[str, Any] = {"__name__": f"__refactor_smoke_{path.stem}__", "__file__": str(path)}
-    loaded = LoadedCode(namespace, str(path.name))
-    wanted = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-            continue
-        if not (isinstance(node, wanted) or _is_literal_assignment(node)):
-            continue
-        code = compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec", flags=flags, dont_inherit=True)
-        try:
-            exec(code, namespace)
-        except ImportError as error:
-            loaded.notes.append(f"{path.name}:{node.lineno}: skipped an import ({error})")
-        except Exception as error:  # a definition that needs a skipped import or cell
-            loaded.notes.append(f"{path.name}:{node.lineno}: skipped ({type(error).__name__}: {error})")
-    return loaded
-
-
-def load_source(source: dict[str, Any], directory: Path, cache: dict[str, LoadedCode]) -> LoadedCode:
-    key = f"{source['kind']}:{source['path']}"
-    if key in cache:
-        return cache[key]
-    if source["kind"] == "module":
-        import importlib
-
-        module = importlib.import_module(source["module"])
-        loaded = LoadedCode(vars(module), source["path"])
-    else:
-        loaded = load_main_definitions(directory / source["path"])
-    cache[key] = loaded
-    return loaded
-
-
-# =============================================================================
-# Child side: the compatibility adapter for the config class
-# =============================================================================
-
-_UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
-_CUDA_ONLY_FLAGS = ("tf32", "bf16")
-
-
-@dataclasses.dataclass
-class Adaptation:
-    field: str
-    action: str
-    error: str
-    value: Any
-
-
-def make_config_adapter(real_class: type, adaptations: list[Adaptation]) -> Callable[..., Any]:
-    """A stand-in for the config class that builds the real one, adapting what the stack refuses.
-
-    Each refusal is observed, never assumed: the real constructor runs first with the keywords as
-    given; a keyword it does not know (``TypeError``) is dropped, and ``tf32``/``bf16`` are turned
-    off when the constructor refuses them on this machine (``ValueError`` without a suitable CUDA
-    GPU). Every change is appended to ``adaptations``.
-    """
-
-    def adapted(*args: Any, **kwargs: Any) -> Any:
-        for _ in range(len(kwargs) + 2):
-            try:
-                return real_class(*args, **kwargs)
-            except TypeError as error:
-                match = _UNEXPECTED_KEYWORD.search(str(error))
-                if not match or match.group(1) not in kwargs:
-                    raise
-                name = match.group(1)
-                adaptations.append(Adaptation(name, "dropped", f"TypeError: {error}", kwargs.pop(name)))
-            except ValueError as error:
-                message = str(error)
-                flag = next((f for f in _CUDA_ONLY_FLAGS if f in message.lower() and kwargs.get(f)), None)
-                if flag is None:
-                    raise
-                adaptations.append(Adaptation(flag, "set to False", f"ValueError: {message}", kwargs[flag]))
-                kwargs[flag] = False
-        return real_class(*args, **kwargs)
-
-    adapted.__name__ = real_class.__name__
-    adapted.__qualname__ = real_class.__qualname__
-    adapted.__wrapped__ = real_class  # type: ignore[attr-defined]
-    return adapted
-
-
-def describe_adaptation(adaptation: Adaptation, function: str, class_path: str, trl_version: str) -> str:
-    value = repr(adaptation.value)
-    if adaptation.action == "dropped":
-        change = (
-            f"remove {adaptation.field}= from {function}()"
-            + (" (TensorBoard logs: set TENSORBOARD_LOGGING_DIR instead)" if adaptation.field == "logging_dir" else "")
-        )
-        text = (
-            f"{function}() passes {adaptation.field}={value}, which {class_path} in trl {trl_version} does not accept "
-            f"({adaptation.error}); the smoke run dropped it. Change: {change}."
-        )
-    else:
-        text = (
-            f"{function}() passes {adaptation.field}={value}, which {class_path} in trl {trl_version} refuses on this "
-            f"machine ({adaptation.error}); the smoke run set {adaptation.field}=False. Change: keep it for CUDA "
-            f"training, or write {adaptation.field}=torch.cuda.is_available() so the config also builds without a GPU."
-        )
-    return text
-
-
-# =============================================================================
-# Child side: training one variant
-# =============================================================================
 
 
 def _emit(event: str, **data: Any) -> None:
@@ -754,7 +384,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        sys.stderr.write("usage: python -m codemods.verify.smoke SPEC.json\n")
+        sys.stderr.write(f"usage: python -m {CHILD_MODULE} SPEC.json\n")
         return 2
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     try:

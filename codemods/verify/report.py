@@ -1,0 +1,188 @@
+"""What `refactor verify` found: the outcome model, its JSON form and its rich rendering.
+
+The JSON keys are part of the report format (:data:`REPORT_FORMAT`); CI jobs read them.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+REPORT_FORMAT = "vlm-refactor.verify/1"
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+STALE, PARSE, IMPORTS, SMOKE = "stale names", "files parse", "package imports", "smoke training"
+_VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "wandb", "vlm-refactor")
+
+
+@dataclass
+class CheckOutcome:
+    """One named check."""
+
+    name: str
+    status: str
+    detail: str
+    duration: float = 0.0
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+    @property
+    def skipped(self) -> bool:
+        return self.status == SKIPPED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "passed": self.passed,
+            "detail": self.detail,
+            "duration_s": round(self.duration, 3),
+            "data": self.data,
+        }
+
+
+@dataclass
+class VerificationWarning:
+    """Something that passed but deserves the user's attention (an adjustment, stale stored outputs)."""
+
+    check: str
+    field: str
+    message: str
+    variants: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "field": self.field, "variants": self.variants, "message": self.message}
+
+
+@dataclass
+class VerificationOutcome:
+    root: str
+    recipe: str
+    smoke: bool
+    device: str
+    steps: int
+    checks: list[CheckOutcome] = field(default_factory=list)
+    warnings: list[VerificationWarning] = field(default_factory=list)
+    training: dict[str, Any] | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    # Said before a check ran the repository's own code, so that a report always shows it happened.
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when no check failed (skipped checks do not fail verification)."""
+        return all(check.status != FAILED for check in self.checks)
+
+    def check(self, name: str) -> CheckOutcome:
+        for outcome in self.checks:
+            if outcome.name == name:
+                return outcome
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": REPORT_FORMAT,
+            "root": self.root,
+            "recipe": self.recipe,
+            "passed": self.passed,
+            "smoke": self.smoke,
+            "device": self.device,
+            "steps": self.steps,
+            "versions": self.versions,
+            "notices": self.notices,
+            "checks": [check.to_dict() for check in self.checks],
+            "warnings": [warning.to_dict() for warning in self.warnings],
+            "training": self.training,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+
+
+def installed_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in _VERSIONED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def format_loss(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+
+
+_STATUS_STYLE = {PASSED: "green", FAILED: "bold red", SKIPPED: "dim"}
+
+
+def _training_table(records: list[dict[str, Any]]):
+    from rich.table import Table
+    from rich.text import Text
+
+    training = Table()
+    for column in ("variant", "collator", "device", "steps", "first loss", "last loss", "trainable", "W&B run", "time"):
+        training.add_column(column, overflow="fold")
+    for record in records:
+        style = "green" if record.get("passed") else "bold red"
+        training.add_row(
+            Text(str(record.get("variant")), style=style),
+            str(record.get("collator")),
+            str(record.get("device")),
+            str(record.get("steps")),
+            format_loss(record.get("first_loss")),
+            format_loss(record.get("last_loss")),
+            f"{record.get('trainable_params', 0):,}",
+            str(record.get("wandb_run_name")),
+            f"{record.get('wall_seconds', 0):.1f} s",
+        )
+    return training
+
+
+def render_verification(outcome: VerificationOutcome, console) -> None:
+    """Print the outcome with rich: notices, the checks, the trained variants, then the warnings."""
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    console.print(Text(f"Verification — {outcome.root}", style="italic"))
+    for notice in outcome.notices:
+        console.print(f"[yellow]note:[/] {escape(notice)}")
+    table = Table()
+    table.add_column("check", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    table.add_column("time", justify="right")
+    for check in outcome.checks:
+        table.add_row(
+            check.name,
+            Text(check.status, style=_STATUS_STYLE.get(check.status, "")),
+            check.detail,
+            f"{check.duration:.1f} s",
+        )
+    console.print(table)
+
+    training = outcome.training or {}
+    records = training.get("variants") or []
+    if records:
+        console.print(Text("Smoke training", style="italic"))
+        console.print(_training_table(records))
+        imports = training.get("import_seconds")
+        if imports is not None:
+            console.print(f"[dim]imports {imports:.1f} s in the training process[/]")
+
+    for warning in outcome.warnings:
+        scope = f" ({', '.join(warning.variants)})" if warning.variants else ""
+        console.print(f"[yellow]warning[/] [bold]{escape(warning.field)}[/]{escape(scope)}: {escape(warning.message)}")
+    for note in training.get("notes") or []:
+        console.print(f"[dim]note: {escape(note)}[/]")
+    if outcome.passed:
+        console.print("[green]Verified:[/] every check passed.")
+    else:
+        failed = [c.name for c in outcome.checks if c.status == FAILED]
+        console.print(f"[bold red]Verification failed:[/] {', '.join(failed)}.")

@@ -1,0 +1,148 @@
+"""Smoke training, child side: loading the repository's code and adapting its config class.
+
+Only the smoke child (:mod:`codemods.verify.smoke_child`) imports this module: everything here
+executes the repository's own code.
+"""
+
+from __future__ import annotations
+import __future__ as future_features
+
+import ast
+import dataclasses
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+@dataclasses.dataclass
+class LoadedCode:
+    namespace: dict[str, Any]
+    where: str
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def _is_literal_assignment(node: ast.stmt) -> bool:
+    if not isinstance(node, ast.Assign) or not all(isinstance(t, ast.Name) for t in node.targets):
+        return False
+    try:
+        ast.literal_eval(node.value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def load_main_definitions(path: Path) -> LoadedCode:
+    """Run a notebook-style main file's definitions only.
+
+    Its top-level ``import`` statements, ``def``/``class`` definitions and assignments of literal
+    constants are executed, one statement at a time, in a fresh namespace; everything else (the
+    cells that load data, build models or train) is skipped. An import that fails is skipped with
+    a note (notebook-only packages such as IPython are often missing).
+    """
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source, filename=str(path))
+    flags = 0
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            for alias in node.names:
+                feature = getattr(future_features, alias.name, None)
+                if feature is not None:
+                    flags |= feature.compiler_flag
+    namespace: dict[str, Any] = {"__name__": f"__refactor_smoke_{path.stem}__", "__file__": str(path)}
+    loaded = LoadedCode(namespace, str(path.name))
+    wanted = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
+        if not (isinstance(node, wanted) or _is_literal_assignment(node)):
+            continue
+        code = compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec", flags=flags, dont_inherit=True)
+        try:
+            exec(code, namespace)
+        except ImportError as error:
+            loaded.notes.append(f"{path.name}:{node.lineno}: skipped an import ({error})")
+        except Exception as error:  # a definition that needs a skipped import or cell
+            loaded.notes.append(f"{path.name}:{node.lineno}: skipped ({type(error).__name__}: {error})")
+    return loaded
+
+
+def load_source(source: dict[str, Any], directory: Path, cache: dict[str, LoadedCode]) -> LoadedCode:
+    key = f"{source['kind']}:{source['path']}"
+    if key in cache:
+        return cache[key]
+    if source["kind"] == "module":
+        import importlib
+
+        module = importlib.import_module(source["module"])
+        loaded = LoadedCode(vars(module), source["path"])
+    else:
+        loaded = load_main_definitions(directory / source["path"])
+    cache[key] = loaded
+    return loaded
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
+_CUDA_ONLY_FLAGS = ("tf32", "bf16")
+
+
+@dataclasses.dataclass
+class Adaptation:
+    field: str
+    action: str
+    error: str
+    value: Any
+
+
+def make_config_adapter(real_class: type, adaptations: list[Adaptation]) -> Callable[..., Any]:
+    """A stand-in for the config class that builds the real one, adapting what the stack refuses.
+
+    Each refusal is observed, never assumed: the real constructor runs first with the keywords as
+    given; a keyword it does not know (``TypeError``) is dropped, and ``tf32``/``bf16`` are turned
+    off when the constructor refuses them on this machine (``ValueError`` without a suitable CUDA
+    GPU). Every change is appended to ``adaptations``.
+    """
+
+    def adapted(*args: Any, **kwargs: Any) -> Any:
+        for _ in range(len(kwargs) + 2):
+            try:
+                return real_class(*args, **kwargs)
+            except TypeError as error:
+                match = _UNEXPECTED_KEYWORD.search(str(error))
+                if not match or match.group(1) not in kwargs:
+                    raise
+                name = match.group(1)
+                adaptations.append(Adaptation(name, "dropped", f"TypeError: {error}", kwargs.pop(name)))
+            except ValueError as error:
+                message = str(error)
+                flag = next((f for f in _CUDA_ONLY_FLAGS if f in message.lower() and kwargs.get(f)), None)
+                if flag is None:
+                    raise
+                adaptations.append(Adaptation(flag, "set to False", f"ValueError: {message}", kwargs[flag]))
+                kwargs[flag] = False
+        return real_class(*args, **kwargs)
+
+    adapted.__name__ = real_class.__name__
+    adapted.__qualname__ = real_class.__qualname__
+    adapted.__wrapped__ = real_class  # type: ignore[attr-defined]
+    return adapted
+
+
+def describe_adaptation(adaptation: Adaptation, function: str, class_path: str, trl_version: str) -> str:
+    value = repr(adaptation.value)
+    if adaptation.action == "dropped":
+        change = (
+            f"remove {adaptation.field}= from {function}()"
+            + (" (TensorBoard logs: set TENSORBOARD_LOGGING_DIR instead)" if adaptation.field == "logging_dir" else "")
+        )
+        text = (
+            f"{function}() passes {adaptation.field}={value}, which {class_path} in trl {trl_version} does not accept "
+            f"({adaptation.error}); the smoke run dropped it. Change: {change}."
+        )
+    else:
+        text = (
+            f"{function}() passes {adaptation.field}={value}, which {class_path} in trl {trl_version} refuses on this "
+            f"machine ({adaptation.error}); the smoke run set {adaptation.field}=False. Change: keep it for CUDA "
+            f"training, or write {adaptation.field}=torch.cuda.is_available() so the config also builds without a GPU."
+        )
+    return text
