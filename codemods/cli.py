@@ -63,10 +63,15 @@ def _recipe(root: Path, recipe: Path | None):
 
 
 @app.command()
-def status(root: RootArgument, recipe: RecipeOption = None) -> None:
+def status(
+    root: RootArgument,
+    recipe: RecipeOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also say what each task does.")] = False,
+) -> None:
     """Show the plan's tasks and whether each is pending, done or not applicable for ROOT.
 
-    States are detected from the code (would running the task change anything?), never from a marker file.
+    States come from the same planning pass `apply` makes (which files would each task change?),
+    never from a marker file.
     """
     from codemods.apply.migration import task_states
     from codemods.apply.render import task_table
@@ -77,7 +82,7 @@ def status(root: RootArgument, recipe: RecipeOption = None) -> None:
         states = task_states(root, plan)
     except (WorkspaceError, Refusal) as error:
         raise _fail(str(error)) from None
-    stdout_console().print(task_table(plan, states, str(root)))
+    stdout_console().print(task_table(plan, states, str(root), verbose))
 
 
 @app.command()
@@ -123,8 +128,6 @@ def apply(
                     "commit or stash them first, or pass --allow-dirty"
                 )
         migration = plan_migration(root, plan, only, options={"clear_stale_outputs": clear_stale_outputs})
-    except RecipeError as error:
-        raise _fail(f"bad recipe: {error}") from None
     except (Refusal, WorkspaceError) as error:
         raise _fail(f"{error}\nnothing was written") from None
 
@@ -200,8 +203,8 @@ def check(
     outputs are reported as warnings (they record past runs) and do not fail the check.
     Exit codes: 0 clean, 1 stale names found, 2 error (unreadable ROOT or file, bad recipe).
     """
-    from codemods.check.formats import render_github, render_json, render_sarif, render_text
     from codemods.check import CheckError, find_stale
+    from codemods.check.formats import render_github, render_json, render_sarif, render_text
 
     plan = _recipe(root, recipe)
     progress = output_format is OutputFormat.text and sys.stderr.isatty()
@@ -258,10 +261,6 @@ def verify(
     if report is not None:
         report.write_text(outcome.to_json(), encoding="utf-8")
     raise typer.Exit(EXIT_OK if outcome.passed else EXIT_FINDINGS)
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,13 +7,13 @@ import ast
 import libcst as cst
 import pytest
 
+from codemods.apply.engines.config_discovery import find_output_root
 from codemods.apply.engines.config_function import (
     REQUIRED,
     Unknown,
     alias_factory,
     config_function_statement,
     factory_from_def,
-    find_output_root,
     literal_value,
     module_constants,
     recipe_factory,

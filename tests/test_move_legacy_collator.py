@@ -7,7 +7,7 @@ import ast
 import pytest
 from codemod_harness import assert_codemod, dedent, run_codemod
 
-from codemods.apply.engines.legacy import merged_docstring
+from codemods.apply.engines.legacy_docstring import merged_docstring
 from codemods.apply.session import Refusal
 
 MAIN = "fine_tuning_vlm_for_object_detection_trl.py"

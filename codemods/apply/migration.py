@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +32,8 @@ class TaskOutcome:
     state: TaskState
     paths: tuple[str, ...] = ()
     detail: str = ""
+    # The command's DESCRIPTION: what the task does, in general terms (`status -v`).
+    description: str = ""
 
 
 @dataclass
@@ -95,9 +97,11 @@ def plan_migration(
             if not keep_going:
                 raise
             context.workspace.rollback_to(savepoint)
-            migration.outcomes.append(TaskOutcome(task, TaskState.PENDING, detail=f"blocked: {refusal.message}"))
+            blocked = TaskOutcome(task, TaskState.PENDING, detail=f"blocked: {refusal.message}")
+            migration.outcomes.append(replace(blocked, description=command.DESCRIPTION))
             continue
-        migration.outcomes.append(_outcome(context, task, context.workspace.touched_since(savepoint)))
+        outcome = _outcome(context, task, context.workspace.touched_since(savepoint))
+        migration.outcomes.append(replace(outcome, description=command.DESCRIPTION))
     savepoint = context.workspace.savepoint()
     sync_paired_notebooks(context, NOTEBOOK_STEP)
     synced = context.workspace.touched_since(savepoint)

@@ -16,7 +16,7 @@ from codemods.core.recipe import Recipe
 from codemods.core.workspace import FileChange
 
 _STATE_STYLE = {TaskState.PENDING: "yellow", TaskState.DONE: "green", TaskState.NOT_APPLICABLE: "dim"}
-_LEVEL_STYLE = {Level.INFO: "cyan", Level.WARNING: "yellow", Level.ERROR: "red"}
+_LEVEL_STYLE = {Level.INFO: "cyan", Level.NOTICE: "cyan", Level.WARNING: "yellow", Level.ERROR: "red"}
 _IMPACT_STYLE = {Impact.INTENDED: "green", Impact.UNINTENDED: "bold red", Impact.UNVERIFIABLE: "magenta"}
 
 
@@ -25,7 +25,7 @@ def titled(title: str, table: Table) -> Group:
     return Group(Text(title, style="italic"), table)
 
 
-def task_table(recipe: Recipe, outcomes: list[TaskOutcome], root: str) -> Group:
+def task_table(recipe: Recipe, outcomes: list[TaskOutcome], root: str, verbose: bool = False) -> Group:
     table = Table()
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("task")
@@ -33,7 +33,10 @@ def task_table(recipe: Recipe, outcomes: list[TaskOutcome], root: str) -> Group:
     table.add_column("detail", overflow="fold")
     for outcome in outcomes:
         state = outcome.state
-        table.add_row(outcome.task.id, outcome.task.title, Text(state.value, style=_STATE_STYLE[state]), outcome.detail)
+        title = Text(outcome.task.title)
+        if verbose and outcome.description:
+            title.append(f"\n{outcome.description}", style="dim")
+        table.add_row(outcome.task.id, title, Text(state.value, style=_STATE_STYLE[state]), outcome.detail)
     return titled(f"{recipe.title} — {root}", table)
 
 
@@ -72,7 +75,7 @@ def behaviour_tables(report: Report) -> list[Group]:
 
 
 def notes_lines(report: Report, verbose: bool = False) -> list[Text]:
-    notes = [n for n in report.notes if verbose or n.level is not Level.INFO or "deleted" in n.message]
+    notes = [n for n in report.notes if verbose or n.level is not Level.INFO]
     lines = [Text("Notes", style="bold")] if notes else []
     for note in notes:
         where = f"{note.path}:{note.line}" if note.path and note.line else (note.path or "")

@@ -13,7 +13,8 @@ from codemods.core.workspace import Workspace
 
 
 class Level(str, Enum):
-    INFO = "info"
+    INFO = "info"  # shown with -v
+    NOTICE = "notice"  # informational, but always shown: something the user would not see in the diff
     WARNING = "warning"
     ERROR = "error"
 
@@ -70,6 +71,9 @@ class Report:
 
     def info(self, task: str, message: str, path: str | None = None, line: int | None = None) -> None:
         self.note(task, Level.INFO, message, path, line)
+
+    def notice(self, task: str, message: str, path: str | None = None, line: int | None = None) -> None:
+        self.note(task, Level.NOTICE, message, path, line)
 
     def warn(self, task: str, message: str, path: str | None = None, line: int | None = None) -> None:
         self.note(task, Level.WARNING, message, path, line)

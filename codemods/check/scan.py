@@ -25,7 +25,6 @@ is what CI annotations use.
 from __future__ import annotations
 
 import errno
-import os
 import posixpath
 import re
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from codemods.check.findings import CheckError, Finding
 from codemods.core import occurrences
 from codemods.core.occurrences import NameTable, Occurrence
 from codemods.core.recipe import Recipe
-from codemods.core.workspace import read_bytes_at
+from codemods.core.workspace import directory_descriptor, read_bytes_at
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -88,18 +87,9 @@ class _Scanner:
     # ------------------------------------------------------------------ files
     def scan_many(self, relatives: Sequence[str]) -> _Outcome:
         outcome = _Outcome()
-        directory_fd = None
-        if os.open in os.supports_dir_fd:
-            try:
-                directory_fd = os.open(self.directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            except OSError:
-                directory_fd = None
-        try:
+        with directory_descriptor(self.directory) as directory_fd:
             for relative in relatives:
                 self.scan_file(relative, outcome, directory_fd)
-        finally:
-            if directory_fd is not None:
-                os.close(directory_fd)
         return outcome
 
     def _read(self, relative: str, directory_fd: int | None) -> bytes:

@@ -13,6 +13,7 @@ import re
 import stat
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -278,6 +279,22 @@ class Workspace:
             return False
         result = _git(self.directory, "ls-files", "--error-unmatch", "--", relative, check=False)
         return result.returncode == 0
+
+
+@contextmanager
+def directory_descriptor(directory: str) -> Iterator[int | None]:
+    """An open descriptor of ``directory`` for :func:`read_bytes_at`, or None where the OS has no dir_fd."""
+    descriptor = None
+    if os.open in os.supports_dir_fd:
+        try:
+            descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            descriptor = None
+    try:
+        yield descriptor
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
 
 
 def read_bytes_at(directory_fd: int | None, relative: str, directory: str = "") -> bytes:

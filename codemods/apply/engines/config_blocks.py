@@ -25,19 +25,16 @@ from libcst.metadata import (
     ExpressionContextProvider,
     MetadataWrapper,
     PositionProvider,
-    QualifiedNameProvider,
 )
 
-from codemods.apply.engines.config_function import (
+from codemods.apply.engines.config_discovery import (
     BlockMatch,
-    Unknown,
     find_config_blocks,
     find_output_root,
     is_config_class,
-    module_constants,
     module_function,
-    string_literal,
 )
+from codemods.apply.engines.config_function import Unknown, module_constants, string_literal
 from codemods.apply.engines.config_insertion import ensure_config_function
 from codemods.apply.engines.config_mapping import (
     UnmappableCall,
@@ -47,11 +44,14 @@ from codemods.apply.engines.config_mapping import (
     map_call,
     new_call,
 )
+from codemods.apply.engines.imports import imported_names
 from codemods.apply.session import Context, Refusal
 from codemods.core import cells
 from codemods.core.recipe import ConfigFunction, Task
 
 WANDB_INIT = "wandb.init"
+# The command whose task title names the insertion, for messages in the recipe's own words.
+INSERTING_COMMAND = "insert_config_function"
 
 
 @dataclass(frozen=True)
@@ -120,15 +120,16 @@ def plan_block(context: Context, task: Task, path: str, module: cst.Module, bloc
 class UpdateRunNames(cst.CSTTransformer):
     """``wandb.init(name="<old run name>")`` -> the run name the new call produces."""
 
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
+    METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, run_names: Mapping[str, str]):
+    def __init__(self, module: cst.Module, run_names: Mapping[str, str]):
         super().__init__()
+        self.module = module
         self.run_names = run_names
         self.updated: list[tuple[int, str, str]] = []
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
-        names = {q.name for q in self.get_metadata(QualifiedNameProvider, original_node, set())}
+        names = imported_names(self.module, original_node.func)
         # A notebook may rely on ``wandb`` imported elsewhere: fall back to the name as written.
         names = names or {cst.helpers.get_full_name_for_node(original_node.func)}
         if WANDB_INIT not in names:
@@ -337,7 +338,10 @@ def replace_config_blocks(context: Context, task: Task) -> None:
     if blocks.matched and module_function(module, function.name) is None:
         # The calls need the function; inserting it here keeps `--only 3` from leaving a NameError.
         if ensure_config_function(context, task):
-            context.report.info(task.id, f"{function.name}() was missing, so it was inserted first (task 2)", path)
+            inserting = next((t.title for t in context.recipe.tasks if t.codemod == INSERTING_COMMAND), "")
+            context.report.info(
+                task.id, f"{function.name}() was missing, so it was inserted first ({inserting or 'as the recipe defines it'})", path
+            )
         module = context.parse(path)
         blocks = find_config_blocks(module, context.recipe)
     _warn_about_others(context, task, path, blocks)
@@ -353,7 +357,7 @@ def replace_config_blocks(context: Context, task: Task) -> None:
     run_names = {old: new for old, new in run_names.items() if old != new}
     if run_names:
         # Before the blocks change, so that the reported lines are the file's own.
-        updater = UpdateRunNames(run_names)
+        updater = UpdateRunNames(module, run_names)
         new_module = MetadataWrapper(module, unsafe_skip_copy=True).visit(updater)
         for line, old, new in updater.updated:
             context.report.info(task.id, f"W&B run name {old!r} -> {new!r} in wandb.init(...)", path, line)

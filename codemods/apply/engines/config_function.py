@@ -3,11 +3,10 @@
 ``render_config_function`` writes ``create_training_config()`` from
 ``recipe.config_function`` byte for byte as the plan shows it, with the base
 directories rooted where the user's first literal ``output_dir`` lives
-(``find_output_root``). ``ConfigFactory`` models anything that builds the
+(see ``config_discovery``). ``ConfigFactory`` models anything that builds the
 config -- the new function, an old factory ``def`` or an alias -- well enough
 to tell which fields a call would set, so the behaviour-change table can be
-computed without importing TRL. ``find_config_blocks`` locates the inline
-``SFTConfig(...)`` assignments the recipe names.
+computed without importing TRL.
 """
 
 from __future__ import annotations
@@ -15,16 +14,13 @@ from __future__ import annotations
 import ast
 import json
 import keyword
-import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
 
-from codemods.apply.memo import per_tree
 from codemods.apply.session import Context, Level
-from codemods.core.recipe import ConfigBlock, ConfigFunction, Recipe
+from codemods.core.recipe import ConfigFunction
 
 OUTPUT_ROOT = "{output_root}"
 
@@ -309,206 +305,6 @@ def config_function_statement(
     statement = cst.parse_statement(render_config_function(function, output_root), config=config)
     assert isinstance(statement, cst.FunctionDef)
     return statement
-
-
-# ---------------------------------------------------------------------- finding blocks
-def is_config_class(qualified_name: str, function: ConfigFunction) -> bool:
-    """``trl.SFTConfig`` and re-export paths such as ``trl.trainer.sft_config.SFTConfig``."""
-    if qualified_name == function.config_class:
-        return True
-    package = function.config_class_module.split(".")[0]
-    return qualified_name.startswith(package + ".") and qualified_name.endswith("." + function.config_class_name)
-
-
-@dataclass(frozen=True)
-class BlockMatch:
-    """A module-level ``TARGET = SFTConfig(...)`` statement."""
-
-    index: int
-    statement: cst.SimpleStatementLine
-    target: str
-    call: cst.Call
-    line: int
-    spec: ConfigBlock | None
-
-
-@dataclass(frozen=True)
-class ConfigBlocks:
-    matched: tuple[BlockMatch, ...]
-    unmatched: tuple[BlockMatch, ...]
-    # Lines of other config-class calls (not a module-level assignment, not in the function).
-    stray_lines: tuple[int, ...]
-
-
-class _ConfigCalls(cst.CSTVisitor):
-    """Every call that resolves to the config class, with its line and enclosing function."""
-
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
-
-    def __init__(self, function: ConfigFunction):
-        super().__init__()
-        self.function = function
-        self.calls: dict[cst.Call, int] = {}
-        self.inside_config_function: set[cst.Call] = set()
-        self._function_depth = 0
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if node.name.value == self.function.name:
-            self._function_depth += 1
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        if original_node.name.value == self.function.name:
-            self._function_depth -= 1
-
-    def visit_Call(self, node: cst.Call) -> None:
-        names = self.get_metadata(QualifiedNameProvider, node, set())
-        if any(is_config_class(q.name, self.function) for q in names):
-            self.calls[node] = self.get_metadata(PositionProvider, node).start.line
-            if self._function_depth:
-                self.inside_config_function.add(node)
-
-
-def assignment_parts(stmt: cst.BaseStatement) -> tuple[str, cst.BaseExpression] | None:
-    """``(target name, value)`` of a one-target module-level assignment statement."""
-    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-        return None
-    small = stmt.body[0]
-    if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
-        return small.targets[0].target.value, small.value
-    if isinstance(small, cst.AnnAssign) and small.value is not None and isinstance(small.target, cst.Name):
-        return small.target.value, small.value
-    return None
-
-
-def block_spec(recipe: Recipe, target: str) -> ConfigBlock | None:
-    for spec in recipe.config_blocks:
-        if target in {spec.target, spec.new_target}:
-            return spec
-    return None
-
-
-@per_tree
-def find_config_blocks(module: cst.Module, recipe: Recipe) -> ConfigBlocks:
-    """The inline config blocks of a module."""
-    function = recipe.config_function
-    assert function is not None
-    if function.config_class_name not in module.code:
-        return ConfigBlocks((), (), ())
-    finder = _ConfigCalls(function)
-    MetadataWrapper(module, unsafe_skip_copy=True).visit(finder)
-    matched, unmatched, at_top = [], [], set()
-    for index, stmt in enumerate(module.body):
-        parts = assignment_parts(stmt)
-        if parts is None or not isinstance(parts[1], cst.Call) or parts[1] not in finder.calls:
-            continue
-        target, call = parts
-        at_top.add(call)
-        match = BlockMatch(index, stmt, target, call, finder.calls[call], block_spec(recipe, target))
-        (matched if match.spec else unmatched).append(match)
-    stray = sorted(
-        line
-        for call, line in finder.calls.items()
-        if call not in at_top and call not in finder.inside_config_function
-    )
-    return ConfigBlocks(tuple(matched), tuple(unmatched), tuple(stray))
-
-
-def module_function(module: cst.Module, name: str) -> cst.FunctionDef | None:
-    for stmt in module.body:
-        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
-            return stmt
-    return None
-
-
-# ---------------------------------------------------------------------- output root
-def _keyword_value(call: cst.Call, name: str, module: cst.Module, names: Mapping[str, object]) -> object:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return literal_value(module.code_for_node(arg.value), names)
-    return None
-
-
-def _root_of(path: object) -> str | None:
-    if not isinstance(path, str) or not path:
-        return None
-    root = posixpath.dirname(path.rstrip("/"))
-    return root or "."
-
-
-def _root_from_function(function: ConfigFunction, definition: cst.FunctionDef, module: cst.Module) -> str | None:
-    """Read the root back from an already rendered function's locals (``base_output_dir = ".../name"``)."""
-    assigned: dict[str, object] = {}
-    for stmt in definition.body.body if isinstance(definition.body, cst.IndentedBlock) else ():
-        parts = assignment_parts(stmt)
-        if parts:
-            assigned[parts[0]] = literal_value(module.code_for_node(parts[1]))
-    for local in function.locals:
-        if not local.value.startswith(OUTPUT_ROOT):
-            continue
-        suffix = local.value[len(OUTPUT_ROOT):]
-        value = assigned.get(local.name)
-        if isinstance(value, str) and value.endswith(suffix):
-            return value[: len(value) - len(suffix)] or "."
-    return None
-
-
-def _root_from_existing_function(function: ConfigFunction, module: cst.Module) -> str | None:
-    """A module already migrated carries the root in its own config function's base directories."""
-    existing = module_function(module, function.name)
-    return _root_from_function(function, existing, module) if existing is not None else None
-
-
-def _root_from_main_file(context: Context) -> str | None:
-    path, function = context.main_file, context.recipe.config_function
-    if function is None or not context.workspace.exists(path):
-        return None
-    module = context.parse(path)
-    root = _root_from_existing_function(function, module)
-    if root:
-        return root
-    constants = module_constants(module)
-    for block in find_config_blocks(module, context.recipe).matched:
-        root = _root_of(_keyword_value(block.call, "output_dir", module, constants))
-        if root:
-            return root
-    return None
-
-
-def _root_from_config_module(context: Context) -> str | None:
-    spec, function = context.recipe.config_module, context.recipe.config_function
-    if spec is None or function is None or not context.workspace.exists(spec.path):
-        return None
-    module = context.parse(spec.path)
-    root = _root_from_existing_function(function, module)
-    if root:
-        return root
-    constants = module_constants(module)
-    for deprecated in spec.deprecated:
-        definition = module_function(module, deprecated.old)
-        if definition is None:
-            continue
-        for param in definition.params.params:
-            if param.name.value == "output_dir" and param.default is not None:
-                root = _root_of(literal_value(module.code_for_node(param.default), constants))
-                if root:
-                    return root
-    return None
-
-
-def find_output_root(context: Context, task_id: str) -> str:
-    """Where the plan's base directories go: the user's own output location, never a recipe path."""
-    root = _root_from_main_file(context) or _root_from_config_module(context)
-    if root:
-        return root
-    function = context.recipe.config_function
-    assert function is not None
-    default = function.output_root_default.rstrip("/") or "."
-    warn_once(
-        context,
-        task_id,
-        f"no literal output_dir found to place {function.name}()'s output directories; using {default!r}",
-    )
-    return default
 
 
 # ---------------------------------------------------------------------- notes

@@ -15,14 +15,13 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from codemods.apply.engines.config_function import (
-    config_function_statement,
+from codemods.apply.engines.config_discovery import (
     find_config_blocks,
     find_output_root,
     is_config_class,
     module_function,
-    report_stack_notes,
 )
+from codemods.apply.engines.config_function import config_function_statement, report_stack_notes
 from codemods.apply.session import Context
 from codemods.core import cells
 from codemods.core.recipe import ConfigFunction, Task

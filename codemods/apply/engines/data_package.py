@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
+from codemods.apply.engines.definitions import defined_names, top_level_definitions
 from codemods.apply.engines.legacy import move_legacy_class
 from codemods.apply.engines.rename import rename_in_file
 from codemods.apply.session import Context, Refusal
@@ -219,10 +220,6 @@ def _imported_modules(body: Sequence[cst.BaseStatement]) -> set[str]:
     return names
 
 
-def _defines_function(body: Sequence[cst.BaseStatement], name: str) -> bool:
-    return any(isinstance(stmt, cst.FunctionDef) and stmt.name.value == name for stmt in body)
-
-
 def _insert_after_imports(body: list[cst.BaseStatement], stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
     """Put ``stmt`` after the last top-level import (else after the docstring), one blank line above it."""
     imports = [index for index, existing in enumerate(body) if _is_import(existing)]
@@ -266,21 +263,6 @@ def collators_import_sources(init_path: str, collators_path: str) -> tuple[str, 
     return ("." + collators.stem if init.parent == collators.parent else absolute), absolute
 
 
-def defined_names(module: cst.Module) -> set[str]:
-    """Names a module binds at top level (classes, functions, simple assignments, imports)."""
-    names: set[str] = set()
-    for stmt in module.body:
-        if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
-            names.add(stmt.name.value)
-        elif isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, cst.Assign):
-                    names.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
-                elif isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
-                    small.names, cst.ImportStar
-                ):
-                    names.update((a.evaluated_alias or a.evaluated_name).split(".")[0] for a in small.names)
-    return names
 
 
 def package_init_module(
@@ -302,7 +284,7 @@ def package_init_module(
     if not all_adder.found:
         body = _insert_after_imports(body, dunder_all_statement(exports))
     if aliases and not alias_adder.found:
-        if _defines_function(body, "__getattr__"):
+        if "__getattr__" in top_level_definitions(module):
             skipped.append("the package already defines its own __getattr__; deprecated aliases not added")
         else:
             present = _imported_modules(body)

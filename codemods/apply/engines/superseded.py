@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from codemods.apply.engines.definitions import module_function
 from codemods.apply.session import Context, Refusal
 from codemods.core.recipe import Task
 
@@ -36,10 +37,6 @@ class _ImportsOfModule(cst.CSTVisitor):
         dotted = cst.helpers.get_full_name_for_node(node.module) or ""
         if dotted.split(".")[0] == self.module_name:
             self.found = True
-
-
-def defines_function(module: cst.Module, name: str) -> bool:
-    return any(isinstance(stmt, cst.FunctionDef) and stmt.name.value == name for stmt in module.body)
 
 
 def importers(context: Context, module_name: str, script: str) -> list[str]:
@@ -67,7 +64,7 @@ def delete_superseded_script(context: Context, task: Task) -> None:
         return
     if not context.workspace.exists(context.main_file):
         raise Refusal(task.id, f"cannot confirm {spec.superseded_by}() replaces it: {context.main_file} is missing", spec.path)
-    if not defines_function(context.parse(context.main_file), spec.superseded_by):
+    if module_function(context.parse(context.main_file), spec.superseded_by) is None:
         raise Refusal(
             task.id,
             f"{context.main_file} does not define {spec.superseded_by}() at module level, "
@@ -79,4 +76,4 @@ def delete_superseded_script(context: Context, task: Task) -> None:
         raise Refusal(task.id, f"still imported by {', '.join(users)}; remove those imports first", spec.path)
     context.workspace.delete(spec.path)
     staged = " (deletion staged in git)" if context.workspace.tracked(spec.path) else ""
-    context.report.info(task.id, f"deleted {spec.path}: superseded by {spec.superseded_by}() in {context.main_file}{staged}")
+    context.report.notice(task.id, f"deleted {spec.path}: superseded by {spec.superseded_by}() in {context.main_file}{staged}")

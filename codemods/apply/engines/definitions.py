@@ -1,0 +1,65 @@
+"""What a module defines at top level, and adding statements to its end.
+
+One answer to "does this module define X" for every engine: the functions,
+classes, assignments and imports bound at module level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+
+from codemods.core import cells
+from codemods.core.sections import banner_title
+
+
+def module_function(module: cst.Module, name: str) -> cst.FunctionDef | None:
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+            return stmt
+    return None
+
+
+def statements(source: str) -> list[cst.BaseStatement]:
+    return list(cst.parse_module(source).body)
+
+
+def top_level_definitions(module: cst.Module) -> set[str]:
+    """Names of the module's top-level classes and functions."""
+    return {stmt.name.value for stmt in module.body if isinstance(stmt, (cst.FunctionDef, cst.ClassDef))}
+
+
+def append_under_banner(module: cst.Module, statements: Sequence[cst.BaseStatement], banner: str) -> cst.Module:
+    """Append statements at the end of the module, under the banner unless the module already has it."""
+    if not statements:
+        return module
+    title = banner_title(banner) if banner else None
+    has_banner = bool(title) and title in module.code
+    footer_comments = cells.strip_blank_edges(module.footer)
+    lead: list[cst.EmptyLine] = cells.blank_lines(2) if module.body else []
+    if footer_comments:
+        lead += [*footer_comments, *cells.blank_lines(2)]
+    if banner and not has_banner:
+        lead += [*cells.comment_lines(banner), *cells.blank_lines(1)]
+    first, *rest = statements
+    laid_out = [cells.with_leading_lines(first, lead)]
+    laid_out += [cells.with_leading_lines(stmt, cells.blank_lines(2)) for stmt in rest]
+    return module.with_changes(body=[*module.body, *laid_out], footer=())
+
+
+def defined_names(module: cst.Module) -> set[str]:
+    """Names a module binds at top level (classes, functions, simple assignments, imports)."""
+    names: set[str] = set()
+    for stmt in module.body:
+        if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
+            names.add(stmt.name.value)
+        elif isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign):
+                    names.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
+                elif isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
+                    small.names, cst.ImportStar
+                ):
+                    names.update((a.evaluated_alias or a.evaluated_name).split(".")[0] for a in small.names)
+    return names

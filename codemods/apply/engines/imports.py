@@ -1,0 +1,135 @@
+"""What a module's imports bind, and adding imports to a module.
+
+The engines ask one question of call sites: "which imported name does this
+expression spell?" (is ``SFTConfig(...)`` ``trl.SFTConfig``, is ``wandb.init``
+W&B's). LibCST's ``QualifiedNameProvider`` answers it through a full scope
+analysis, which costs about a second on a 3,000-line notebook-script and was
+the largest part of a migration. Imports are statements, so walking statements
+alone finds every binding an import makes; a notebook-script imports in any
+cell and functions import locally, so every import in the module counts, in any
+scope. A local that shadows an imported name is not told apart, which is the
+price of skipping scope analysis: the engines only act on calls whose keywords
+they then check.
+
+Adding imports goes through LibCST's ``AddImportsVisitor`` only, so that every
+engine places them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import PurePosixPath
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor, ImportItem
+
+from codemods.apply.memo import per_tree
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a chain of names and attributes, else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted(node.value)
+        return f"{base}.{node.attr.value}" if base else None
+    return None
+
+
+def _module_name(node: cst.ImportFrom) -> str:
+    """``.pkg.mod`` for ``from .pkg.mod import x``: relative imports keep their dots."""
+    level = "." * len(node.relative)
+    return level + (dotted(node.module) or "" if node.module is not None else "")
+
+
+def _statements(body: Sequence[cst.CSTNode]) -> Iterable[cst.BaseSmallStatement]:
+    """Every small statement at any depth of statement nesting; expressions are never entered."""
+    for statement in body:
+        if isinstance(statement, cst.SimpleStatementLine):
+            yield from statement.body
+        elif isinstance(statement, cst.BaseCompoundStatement):
+            block = statement.body
+            yield from _statements(block.body if isinstance(block, cst.IndentedBlock) else [block])
+            for attribute in ("orelse", "finalbody"):
+                tail = getattr(statement, attribute, None)
+                if tail is not None:
+                    yield from _statements([tail])
+            for handler in getattr(statement, "handlers", ()):
+                yield from _statements([handler])
+            for case in getattr(statement, "cases", ()):
+                yield from _statements([case])
+        elif isinstance(statement, cst.SimpleStatementSuite):
+            yield from statement.body
+        elif isinstance(statement, (cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)):
+            block = statement.body
+            yield from _statements(block.body if isinstance(block, cst.IndentedBlock) else [block])
+
+
+@per_tree
+def import_bindings(module: cst.Module) -> dict[str, frozenset[str]]:
+    """Local name -> the dotted names imports bind it to, over the whole module."""
+    bindings: dict[str, set[str]] = {}
+    for small in _statements(module.body):
+        if isinstance(small, cst.Import):
+            for alias in small.names:
+                full = dotted(alias.name)
+                if full is None:
+                    continue
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    bindings.setdefault(alias.asname.name.value, set()).add(full)
+                else:
+                    # ``import a.b`` binds ``a``; ``a.b.x`` then spells ``a.b.x``.
+                    top = full.split(".")[0]
+                    bindings.setdefault(top, set()).add(top)
+        elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+            source = _module_name(small)
+            for alias in small.names:
+                name = dotted(alias.name)
+                if name is None:
+                    continue
+                local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else name
+                joined = f"{source}{name}" if source.endswith(".") else f"{source}.{name}"
+                bindings.setdefault(local, set()).add(joined)
+    return {local: frozenset(names) for local, names in bindings.items()}
+
+
+def imported_names(module: cst.Module, expression: cst.BaseExpression) -> frozenset[str]:
+    """The dotted names an expression spells through the module's imports (empty when not imported)."""
+    spelled = dotted(expression)
+    if spelled is None:
+        return frozenset()
+    head, _, rest = spelled.partition(".")
+    sources = import_bindings(module).get(head, frozenset())
+    return frozenset(f"{source}.{rest}" if rest else source for source in sources)
+
+
+def add_imports(module: cst.Module, imports: Sequence[ImportItem]) -> cst.Module:
+    """Add missing imports the way LibCST's codemods do (an existing import is never duplicated)."""
+    if not imports:
+        return module
+    return AddImportsVisitor(CodemodContext(), imports).transform_module(module)
+
+
+def dotted_module(path: str) -> str:
+    """``src/training/config.py`` -> ``src.training.config``; a package ``__init__`` -> the package."""
+    parts = list(PurePosixPath(path).with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def package_of(path: str) -> str:
+    parts = list(PurePosixPath(path).parts[:-1])
+    return ".".join(parts)
+
+
+def absolute_name(name: str, path: str) -> str:
+    """Resolve a relative qualified name (``.config.f``) as seen from the file at ``path``."""
+    if not name.startswith("."):
+        return name
+    level = len(name) - len(name.lstrip("."))
+    package = package_of(path).split(".") if package_of(path) else []
+    base = package[: len(package) - (level - 1)] if level > 1 else package
+    rest = name[level:]
+    return ".".join([*base, rest] if rest else base)
