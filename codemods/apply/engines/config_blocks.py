@@ -16,16 +16,11 @@ above them move to the next statement).
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import (
-    ExpressionContext,
-    ExpressionContextProvider,
-    MetadataWrapper,
-    PositionProvider,
-)
 
 from codemods.apply.engines.config_discovery import (
     BlockMatch,
@@ -45,6 +40,7 @@ from codemods.apply.engines.config_mapping import (
     new_call,
 )
 from codemods.apply.engines.imports import imported_names
+from codemods.apply.engines.lines import first_lines
 from codemods.apply.session import Context, Refusal
 from codemods.core import cells
 from codemods.core.recipe import ConfigFunction, Task
@@ -120,13 +116,12 @@ def plan_block(context: Context, task: Task, path: str, module: cst.Module, bloc
 class UpdateRunNames(cst.CSTTransformer):
     """``wandb.init(name="<old run name>")`` -> the run name the new call produces."""
 
-    METADATA_DEPENDENCIES = (PositionProvider,)
-
     def __init__(self, module: cst.Module, run_names: Mapping[str, str]):
         super().__init__()
         self.module = module
         self.run_names = run_names
-        self.updated: list[tuple[int, str, str]] = []
+        # (the call as it was, old run name, new run name)
+        self.updated: list[tuple[cst.Call, str, str]] = []
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
         names = imported_names(self.module, original_node.func)
@@ -140,7 +135,7 @@ class UpdateRunNames(cst.CSTTransformer):
             if arg.keyword is not None and arg.keyword.value == "name" and old in self.run_names:
                 new = self.run_names[old]
                 arg = arg.with_changes(value=cst.SimpleString(_same_quotes(arg.value, new)))
-                self.updated.append((self.get_metadata(PositionProvider, original_node).start.line, old, new))
+                self.updated.append((original_node, old, new))
             args.append(arg)
         return updated_node.with_changes(args=args)
 
@@ -150,39 +145,42 @@ def _same_quotes(literal: cst.SimpleString, value: str) -> str:
 
 
 # ---------------------------------------------------------------------- unused imports
-class _NamePositions(cst.CSTVisitor):
-    """Where each watched name is read, and where module-level statements bind it."""
+def _ast_statement_groups(module: cst.Module, tree: ast.Module) -> list[tuple[int, list[ast.stmt]]]:
+    """Each LibCST top-level statement's index with the ``ast`` statements it holds (``a = 1; b = 2`` holds two)."""
+    groups, position = [], 0
+    for index, stmt in enumerate(module.body):
+        count = len(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else 1
+        groups.append((index, tree.body[position : position + count]))
+        position += count
+    return groups
 
-    METADATA_DEPENDENCIES = (PositionProvider, ExpressionContextProvider)
 
-    def __init__(self, names: set[str]):
-        super().__init__()
-        self.names = names
-        self.reads: dict[str, list[tuple[int, int]]] = {name: [] for name in names}
-        # name -> [(position, statement index)]; an assignment binds after its value is read.
-        self.bindings: dict[str, list[tuple[tuple[int, int], int]]] = {name: [] for name in names}
+def _name_positions(module: cst.Module, names: set[str]):
+    """Where each watched name is read, and where module-level statements bind it (source positions).
 
-    def visit_Module(self, node: cst.Module) -> None:
-        for index, stmt in enumerate(node.body):
-            where = self.get_metadata(PositionProvider, stmt)
-            for name in _bound_names(stmt) & self.names:
-                assigns = isinstance(stmt, cst.SimpleStatementLine) and not _is_import(stmt)
-                position = (where.end.line, where.end.column) if assigns else (where.start.line, where.start.column)
-                self.bindings[name].append((position, index))
-
-    def visit_ImportAlias(self, node: cst.ImportAlias) -> bool:
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)  # the keyword of ``f(name=...)`` is not a read of ``name``
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        if node.value not in self.names:
-            return
-        if self.get_metadata(ExpressionContextProvider, node, None) is ExpressionContext.LOAD:
-            start = self.get_metadata(PositionProvider, node).start
-            self.reads[node.value].append((start.line, start.column))
+    Python's own ``ast`` gives load/store contexts and positions in one C-speed pass;
+    LibCST's position and expression-context providers cost ten times more here.
+    """
+    try:
+        tree = ast.parse(module.code)
+    except SyntaxError:
+        return None
+    reads: dict[str, list[tuple[int, int]]] = {name: [] for name in names}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
+            reads[node.id].append((node.lineno, node.col_offset))
+    # name -> [(position, statement index)]; an assignment binds after its value is read.
+    bindings: dict[str, list[tuple[tuple[int, int], int]]] = {name: [] for name in names}
+    for index, statements in _ast_statement_groups(module, tree):
+        stmt = module.body[index]
+        if not statements:
+            continue
+        assigns = isinstance(stmt, cst.SimpleStatementLine) and not _is_import(stmt)
+        first, last = statements[0], statements[-1]
+        position = (last.end_lineno, last.end_col_offset) if assigns else (first.lineno, first.col_offset)
+        for name in _bound_names(stmt) & names:
+            bindings[name].append((position, index))
+    return reads, bindings
 
 
 def _is_import(stmt: cst.SimpleStatementLine) -> bool:
@@ -232,16 +230,18 @@ def unused_config_imports(module: cst.Module, function: ConfigFunction) -> dict[
     if not candidates:
         return {}
     watched = {a.evaluated_alias or a.evaluated_name for aliases in candidates.values() for a in aliases}
-    positions = _NamePositions(watched)
-    MetadataWrapper(module, unsafe_skip_copy=True).visit(positions)
+    positions = _name_positions(module, watched)
+    if positions is None:
+        return {}
+    reads, all_bindings = positions
     unused: dict[int, set[str]] = {}
     for index, aliases in candidates.items():
         for alias in aliases:
             name = alias.evaluated_alias or alias.evaluated_name
-            bindings = sorted(positions.bindings[name])
+            bindings = sorted(all_bindings[name])
             start = next(pos for pos, stmt_index in bindings if stmt_index == index)
             end = next((pos for pos, stmt_index in bindings if pos > start and stmt_index != index), None)
-            read = any(start < pos and (end is None or pos < end) for pos in positions.reads[name])
+            read = any(start < pos and (end is None or pos < end) for pos in reads[name])
             if not read:
                 unused.setdefault(index, set()).add(name)
     return unused
@@ -358,9 +358,10 @@ def replace_config_blocks(context: Context, task: Task) -> None:
     if run_names:
         # Before the blocks change, so that the reported lines are the file's own.
         updater = UpdateRunNames(module, run_names)
-        new_module = MetadataWrapper(module, unsafe_skip_copy=True).visit(updater)
-        for line, old, new in updater.updated:
-            context.report.info(task.id, f"W&B run name {old!r} -> {new!r} in wandb.init(...)", path, line)
+        new_module = module.visit(updater)
+        lines = first_lines(module, [call for call, _, _ in updater.updated])
+        for call, old, new in updater.updated:
+            context.report.info(task.id, f"W&B run name {old!r} -> {new!r} in wandb.init(...)", path, lines[call])
     new_module = with_new_values(new_module, {index: p.call for index, p in planned.items()})
 
     new_module, removed = remove_unused_config_imports(new_module, function)

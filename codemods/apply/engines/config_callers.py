@@ -13,7 +13,6 @@ from pathlib import PurePosixPath
 
 import libcst as cst
 from libcst.codemod.visitors import ImportItem
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemods.apply.engines.config_function import module_constants
 from codemods.apply.engines.config_mapping import (
@@ -27,6 +26,7 @@ from codemods.apply.engines.config_module import GETATTR_TEMPLATE, OldFactories,
 from codemods.apply.engines.definitions import append_under_banner, statements, top_level_definitions
 from codemods.apply.engines.docstring_renames import rename_in_docstrings
 from codemods.apply.engines.imports import absolute_name, add_imports, imported_names
+from codemods.apply.engines.lines import first_lines
 from codemods.apply.session import Context, Refusal
 from codemods.core.recipe import Task
 
@@ -164,8 +164,6 @@ def migrate_package_init(context: Context, task: Task, path: str, old: OldFactor
 class _OldFactoryUses(cst.CSTVisitor):
     """Calls of old factories, and other references to them (passing the function itself)."""
 
-    METADATA_DEPENDENCIES = (PositionProvider,)
-
     def __init__(self, module: cst.Module, path: str, old: OldFactories):
         super().__init__()
         self.module = module
@@ -174,6 +172,16 @@ class _OldFactoryUses(cst.CSTVisitor):
         self.calls: dict[cst.Call, tuple[str, int]] = {}
         self.other_uses: dict[str, list[int]] = {}
         self._callees: set[cst.CSTNode] = set()
+        self._other_nodes: list[tuple[str, cst.Name]] = []
+
+    def find(self) -> _OldFactoryUses:
+        """Visit the module, then give every use its line (one code generation for all of them)."""
+        self.module.visit(self)
+        lines = first_lines(self.module, [*self.calls, *(node for _, node in self._other_nodes)])
+        self.calls = {call: (name, lines[call]) for call, (name, _) in self.calls.items()}
+        for name, node in self._other_nodes:
+            self.other_uses.setdefault(name, []).append(lines[node])
+        return self
 
     def old_name(self, node: cst.CSTNode) -> str | None:
         for qualified in imported_names(self.module, node):
@@ -191,7 +199,7 @@ class _OldFactoryUses(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         name = self.old_name(node.func)
         if name:
-            self.calls[node] = (name, self.get_metadata(PositionProvider, node).start.line)
+            self.calls[node] = (name, 0)
             self._callees.add(node.func)
 
     def visit_Name(self, node: cst.Name) -> None:
@@ -205,7 +213,7 @@ class _OldFactoryUses(cst.CSTVisitor):
             return
         name = self.old_name(node)
         if name and isinstance(node, cst.Name) and node.value == name:
-            self.other_uses.setdefault(name, []).append(self.get_metadata(PositionProvider, node).start.line)
+            self._other_nodes.append((name, node))
 
 
 class MigrateOldFactoryCalls(cst.CSTTransformer):
@@ -295,9 +303,7 @@ def migrate_callers(context: Context, task: Task, old: OldFactories, root: str, 
         except Refusal as refusal:
             context.report.warn(task.id, f"not migrated, it does not parse: {refusal.message}", path)
             continue
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        uses = _OldFactoryUses(module, path, old)
-        wrapper.visit(uses)
+        uses = _OldFactoryUses(module, path, old).find()
         for name, lines in uses.other_uses.items():
             context.report.warn(
                 task.id,

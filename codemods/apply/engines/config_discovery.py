@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemods.apply.engines.config_function import (
     OUTPUT_ROOT,
@@ -22,7 +21,8 @@ from codemods.apply.engines.config_function import (
     warn_once,
 )
 from codemods.apply.engines.definitions import module_function
-from codemods.apply.engines.imports import imported_names
+from codemods.apply.engines.imports import import_bindings, imported_names
+from codemods.apply.engines.lines import first_lines
 from codemods.apply.memo import per_tree
 from codemods.apply.session import Context
 from codemods.core.recipe import ConfigBlock, ConfigFunction, Recipe
@@ -60,8 +60,6 @@ class ConfigBlocks:
 class _ConfigCalls(cst.CSTVisitor):
     """Every call that resolves to the config class, with its line and enclosing function."""
 
-    METADATA_DEPENDENCIES = (PositionProvider,)
-
     def __init__(self, module: cst.Module, function: ConfigFunction):
         super().__init__()
         self.module = module
@@ -80,9 +78,18 @@ class _ConfigCalls(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         if any(is_config_class(name, self.function) for name in imported_names(self.module, node.func)):
-            self.calls[node] = self.get_metadata(PositionProvider, node).start.line
+            self.calls[node] = 0  # the line is filled in once all calls are known
             if self._function_depth:
                 self.inside_config_function.add(node)
+
+
+def config_class_spellings(module: cst.Module, function: ConfigFunction) -> set[str]:
+    """The local names through which this module can reach the config class (``SFTConfig``, an alias, ``trl``)."""
+    return {
+        local
+        for local, sources in import_bindings(module).items()
+        if any(is_config_class(source, function) or function.config_class.startswith(source + ".") for source in sources)
+    }
 
 
 def assignment_parts(stmt: cst.BaseStatement) -> tuple[str, cst.BaseExpression] | None:
@@ -109,10 +116,16 @@ def find_config_blocks(module: cst.Module, recipe: Recipe) -> ConfigBlocks:
     """The inline config blocks of a module."""
     function = recipe.config_function
     assert function is not None
-    if function.config_class_name not in module.code:
+    spellings = config_class_spellings(module, function)
+    if not spellings:
         return ConfigBlocks((), (), ())
     finder = _ConfigCalls(module, function)
-    MetadataWrapper(module, unsafe_skip_copy=True).visit(finder)
+    for stmt in module.body:
+        # Most cells never spell the class: skipping them is most of the speed of this search.
+        code = module.code_for_node(stmt)
+        if any(spelling in code for spelling in spellings):
+            stmt.visit(finder)
+    finder.calls = first_lines(module, finder.calls)
     matched, unmatched, at_top = [], [], set()
     for index, stmt in enumerate(module.body):
         parts = assignment_parts(stmt)

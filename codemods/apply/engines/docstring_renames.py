@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
+from codemods.apply.engines.lines import first_lines
 from codemods.apply.session import Context
 from codemods.core.names import word_pattern
 from codemods.core.recipe import Task
@@ -20,8 +20,6 @@ from codemods.core.recipe import Task
 
 class RenameInDocstrings(cst.CSTTransformer):
     """Whole-word old names in docstrings -> the new name; remembers which lines changed."""
-
-    METADATA_DEPENDENCIES = (PositionProvider,)
 
     def __init__(self, renames: Mapping[str, str], skip_functions: set[str], variants: Mapping[str, str]):
         super().__init__()
@@ -31,7 +29,8 @@ class RenameInDocstrings(cst.CSTTransformer):
         self.pattern = re.compile(word_pattern(list(renames)).pattern + r"(\(\s*\)?)?")
         self.skip_functions = skip_functions
         self.docstrings: set[cst.SimpleString] = set()
-        self.changed_lines: list[tuple[int, str]] = []
+        # (docstring as it was, line offset inside it, the new line)
+        self.changed: list[tuple[cst.SimpleString, int, str]] = []
 
     def _remember_docstring(self, body: Sequence[cst.BaseStatement]) -> None:
         if body and isinstance(body[0], cst.SimpleStatementLine) and isinstance(body[0].body[0], cst.Expr):
@@ -56,12 +55,11 @@ class RenameInDocstrings(cst.CSTTransformer):
     def leave_SimpleString(self, original_node: cst.SimpleString, updated_node: cst.SimpleString) -> cst.SimpleString:
         if original_node not in self.docstrings or not self.pattern.search(updated_node.value):
             return updated_node
-        start = self.get_metadata(PositionProvider, original_node).start.line
         new_lines = []
         for offset, line in enumerate(updated_node.value.split("\n")):
             new_line = self.pattern.sub(self._replacement, line)
             if new_line != line:
-                self.changed_lines.append((start + offset, new_line.strip()))
+                self.changed.append((original_node, offset, new_line.strip()))
             new_lines.append(new_line)
         return updated_node.with_changes(value="\n".join(new_lines))
 
@@ -87,13 +85,15 @@ def rename_in_docstrings(
     variants: Mapping[str, str] | None = None,
 ) -> cst.Module:
     renamer = RenameInDocstrings(renames, skip, variants or {})
-    new_module = MetadataWrapper(module).visit(renamer)
-    if not renamer.changed_lines:
+    new_module = module.visit(renamer)
+    if not renamer.changed:
         return new_module
+    starts = first_lines(module, {docstring for docstring, _, _ in renamer.changed})
+    changed_lines = [(starts[docstring] + offset, text) for docstring, offset, text in renamer.changed]
     new_name = next(iter(renames.values()))
-    lines = ", ".join(str(line) for line, _ in renamer.changed_lines)
+    lines = ", ".join(str(line) for line, _ in changed_lines)
     context.report.info(task.id, f"renamed old factory names in docstrings (lines {lines})", path)
-    for line, text in renamer.changed_lines:
+    for line, text in changed_lines:
         if f"{new_name}(" in text or text.startswith((">>>", "...")):
             context.report.warn(
                 task.id,

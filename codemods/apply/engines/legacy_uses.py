@@ -6,13 +6,12 @@ answers decide whether the move is safe and what to warn about.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import FunctionScope, GlobalScope, PositionProvider, ScopeProvider
 
+from codemods.apply.engines.lines import first_lines
 from codemods.apply.memo import per_tree
 from codemods.core.names import word_pattern
 
@@ -57,48 +56,111 @@ class Use:
 
 
 class LegacyUses(cst.CSTVisitor):
-    """Every read of the class's names, and whether it runs at import time or only when called."""
+    """Every read of the class's names, and whether it runs at import time or only when called.
 
-    METADATA_DEPENDENCIES = (ScopeProvider, PositionProvider)
+    A narrow stand-in for LibCST's ``ScopeProvider`` (which costs several parses on
+    a notebook-script): only the few names asked about, only in the top-level
+    statements whose text holds one, and only the two facts the move needs. A
+    function or lambda body runs when called; its decorators, defaults and (unless
+    annotations are postponed) annotations run at import, like class bodies.
+    """
 
     def __init__(self, names: Sequence[str], postponed_annotations: bool):
         super().__init__()
-        self.names = tuple(names)
+        self.names = frozenset(names)
         self.postponed_annotations = postponed_annotations
-        self.uses: list[Use] = []
-        self._ends: list[int] = []
+        self.statement = 0
+        self.found: list[tuple[str, int, bool, cst.Name]] = []  # name, statement, at import, node
+        self._deferred = 0  # depth of function/lambda bodies around the current node
+        self._annotation = 0
 
-    def visit_Module(self, node: cst.Module) -> bool:
-        # Top-level statement of a line: the first one ending at or after it (decorators sit above `def`).
-        self._ends = [self.get_metadata(PositionProvider, stmt).end.line for stmt in node.body]
-        scopes = {scope for scope in self.metadata[ScopeProvider].values() if scope is not None}
-        for scope in scopes:
-            for name in self.names:
-                for access in scope.accesses[name]:
-                    line = self.get_metadata(PositionProvider, access.node).start.line
-                    statement = bisect.bisect_left(self._ends, line)
-                    self.uses.append(Use(name, line, statement, self._runs_at_import(access), access.node))
-        self.uses.sort(key=lambda use: use.line)
+    # Bodies that run later ---------------------------------------------------------------
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        for decorator in node.decorators:
+            decorator.visit(self)
+        node.params.visit(self)
+        if node.returns is not None:
+            node.returns.visit(self)
+        self._deferred += 1
+        node.body.visit(self)
+        self._deferred -= 1
         return False
 
-    def _runs_at_import(self, access) -> bool:
-        if isinstance(access.node, cst.BaseString):  # a string annotation is never evaluated on import
-            return False
-        if access.is_annotation and self.postponed_annotations:
-            return False
-        scope = access.scope
-        while scope is not None and not isinstance(scope, GlobalScope):
-            if isinstance(scope, FunctionScope):  # function and lambda bodies run when called
-                return False
-            scope = scope.parent
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        node.params.visit(self)
+        self._deferred += 1
+        node.body.visit(self)
+        self._deferred -= 1
+        return False
+
+    def visit_Annotation(self, node: cst.Annotation) -> None:
+        self._annotation += 1
+
+    def leave_Annotation(self, original_node: cst.Annotation) -> None:
+        self._annotation -= 1
+
+    # Names that are not reads ------------------------------------------------------------
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)  # ``x.<name>`` is an attribute, not a read of <name>
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)  # the keyword of ``f(name=...)`` is not a read
+        return False
+
+    def visit_Param(self, node: cst.Param) -> bool:
+        for part in (node.annotation, node.default):
+            if part is not None:
+                part.visit(self)
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        for part in (*node.decorators, *node.bases, *node.keywords):
+            part.visit(self)
+        node.body.visit(self)
+        return False
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_Global(self, node: cst.Global) -> bool:
+        return False
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> bool:
+        return False
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
+        return not _is_store_only(node.target)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value in self.names:
+            at_import = not self._deferred and not (self._annotation and self.postponed_annotations)
+            self.found.append((node.value, self.statement, at_import, node))
+
+
+def _is_store_only(target: cst.BaseExpression) -> bool:
+    """A bare name, or a tuple/list of them: assigning them reads nothing."""
+    if isinstance(target, cst.Name):
         return True
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return all(_is_store_only(element.value) for element in target.elements)
+    return False
 
 
 @per_tree
 def legacy_uses(module: cst.Module, names: Sequence[str]) -> list[Use]:
     finder = LegacyUses(names, _has_postponed_annotations(module))
-    cst.MetadataWrapper(module, unsafe_skip_copy=True).visit(finder)
-    return finder.uses
+    for index, stmt in enumerate(module.body):
+        code = module.code_for_node(stmt)
+        if any(name in code for name in finder.names):
+            finder.statement = index
+            stmt.visit(finder)
+    lines = first_lines(module, [node for *_, node in finder.found])
+    uses = [Use(name, lines[node], statement, at_import, node) for name, statement, at_import, node in finder.found]
+    return sorted(uses, key=lambda use: use.line)
 
 
 def _has_postponed_annotations(module: cst.Module) -> bool:

@@ -1,0 +1,133 @@
+"""The engines' narrow analyses agree with LibCST's full metadata providers.
+
+``first_lines`` stands in for ``PositionProvider``, ``legacy_uses`` for
+``ScopeProvider`` and ``imported_names`` for ``QualifiedNameProvider``: each is
+checked against the provider on the bundled repository's files, on hand-written
+edge cases, and (positions) on generated programs.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from pathlib import Path
+
+import hypothesmith
+import libcst as cst
+import pytest
+from hypothesis import HealthCheck, given, settings
+from libcst.metadata import (
+    FunctionScope,
+    GlobalScope,
+    MetadataWrapper,
+    PositionProvider,
+    QualifiedNameProvider,
+    QualifiedNameSource,
+    ScopeProvider,
+)
+
+from codemods.apply.engines.imports import dotted, imported_names
+from codemods.apply.engines.legacy_uses import _has_postponed_annotations, legacy_uses
+from codemods.apply.engines.lines import first_lines
+
+TARGET = Path(__file__).resolve().parent.parent / "target_repo"
+FILES = ["fine_tuning_vlm_for_object_detection_trl.py", "src/data/collators.py", "scripts/train.py", "src/training/config.py"]
+EDGES = '''
+from __future__ import annotations
+import trl as t
+from trl import SFTConfig as Cfg
+class L: pass
+REG = {"a": L, "b": [L]}
+def f(a: L = L, *, b=L) -> L:
+    return L()
+g = lambda q=L: L
+@deco(L)
+class C(Base[L]):
+    attr = L
+    def m(self):
+        global L
+        return L.x + obj.L
+for i in [L for _ in range(3)]:
+    print(i, key=L)
+x: L = L
+L2, (L3, L4) = L, (L, L)
+config = Cfg(output_dir="x") if t.SFTConfig else t.SFTConfig(output_dir="y")
+'''
+
+
+def sources() -> dict[str, str]:
+    found = {name: (TARGET / name).read_text(encoding="utf-8") for name in FILES}
+    found["edges"] = EDGES
+    return found
+
+
+@pytest.mark.parametrize("name", list(sources()))
+def test_first_lines_match_position_provider(name):
+    module = cst.parse_module(sources()[name])
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    nodes = [n for n in positions if isinstance(n, (cst.Call, cst.Name, cst.BaseStatement, cst.SimpleString))]
+    lines = first_lines(module, set(nodes))
+    assert {n: positions[n].start.line for n in nodes} == lines
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(hypothesmith.from_node(cst.Module))
+def test_first_lines_match_position_provider_on_generated_code(source):
+    module = cst.parse_module(source)
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    nodes = [n for n in positions if isinstance(n, (cst.Name, cst.BaseStatement, cst.Call))]
+    assert {n: positions[n].start.line for n in nodes} == first_lines(module, set(nodes))
+
+
+def _scope_provider_uses(module: cst.Module, names) -> Counter:
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions, scopes = wrapper.resolve(PositionProvider), wrapper.resolve(ScopeProvider)
+    ends = [positions[stmt].end.line for stmt in module.body]
+    found = Counter()
+    for scope in {s for s in scopes.values() if s is not None}:
+        for name in names:
+            for access in scope.accesses[name]:
+                if isinstance(access.node, cst.BaseString):
+                    continue  # string annotations never run on import; the move ignores them
+                line = positions[access.node].start.line
+                at_import = not (access.is_annotation and _has_postponed_annotations(module))
+                current = access.scope
+                while at_import and current is not None and not isinstance(current, GlobalScope):
+                    at_import = not isinstance(current, FunctionScope)
+                    current = current.parent
+                found[(name, line, bisect.bisect_left(ends, line), at_import)] += 1
+    return found
+
+
+@pytest.mark.parametrize("name", list(sources()))
+def test_legacy_uses_match_scope_provider(name):
+    module = cst.parse_module(sources()[name])
+    names = ("collate_fn_fixed_fixed1", "FlashAttentionPatchCollator", "COLLATORS", "L", "REG")
+    ours = Counter((u.name, u.line, u.statement, u.at_import) for u in legacy_uses(module, names))
+    assert ours == _scope_provider_uses(module, names)
+
+
+@pytest.mark.parametrize("name", list(sources()))
+def test_imported_names_match_qualified_name_provider_on_calls(name):
+    module = cst.parse_module(sources()[name])
+    class Calls(cst.CSTVisitor):
+        METADATA_DEPENDENCIES = (QualifiedNameProvider,)
+
+        def __init__(self):
+            super().__init__()
+            self.expected: dict[cst.Call, set[str]] = {}
+
+        def visit_Call(self, node: cst.Call) -> None:
+            names = self.get_metadata(QualifiedNameProvider, node, set())
+            self.expected[node] = {q.name for q in names if q.source is QualifiedNameSource.IMPORT}
+
+    calls = Calls()
+    MetadataWrapper(module, unsafe_skip_copy=True).visit(calls)
+    compared = 0
+    for call, expected in calls.expected.items():
+        # Only names and attribute chains: QualifiedNameProvider also names ``Path(x).resolve`` after
+        # ``Path``, a spelling no engine acts on.
+        if expected and dotted(call.func) is not None:
+            assert set(imported_names(module, call.func)) == expected, module.code_for_node(call.func)
+            compared += 1
+    assert compared > 0
