@@ -67,10 +67,15 @@ def _statements(body: Sequence[cst.CSTNode]) -> Iterable[cst.BaseSmallStatement]
 
 
 @per_tree
-def import_bindings(module: cst.Module) -> dict[str, frozenset[str]]:
-    """Local name -> the dotted names imports bind it to, over the whole module."""
+def import_bindings(module: cst.Module, top_level_only: bool = False) -> dict[str, frozenset[str]]:
+    """Local name -> the dotted names imports bind it to, over the whole module (or its top level)."""
     bindings: dict[str, set[str]] = {}
-    for small in _statements(module.body):
+    smalls = (
+        (small for stmt in module.body if isinstance(stmt, cst.SimpleStatementLine) for small in stmt.body)
+        if top_level_only
+        else _statements(module.body)
+    )
+    for small in smalls:
         if isinstance(small, cst.Import):
             for alias in small.names:
                 full = dotted(alias.name)
@@ -106,9 +111,20 @@ def imported_names(module: cst.Module, expression: cst.BaseExpression) -> frozen
 
 def add_imports(module: cst.Module, imports: Sequence[ImportItem]) -> cst.Module:
     """Add missing imports the way LibCST's codemods do (an existing import is never duplicated)."""
-    if not imports:
+    bound = import_bindings(module, True)
+    missing = [item for item in imports if not _already_bound(item, bound)]
+    if not missing:
         return module
-    return AddImportsVisitor(CodemodContext(), imports).transform_module(module)
+    # The visitor needs no metadata: transform_module_impl skips the deep copy transform_module makes.
+    return AddImportsVisitor(CodemodContext(), missing).transform_module_impl(module)
+
+
+def _already_bound(item: ImportItem, bound: dict[str, frozenset[str]]) -> bool:
+    if item.obj_name is None:
+        local = item.alias or item.module_name.split(".")[0]
+        return (item.alias is None and local in bound.get(local, ())) or item.module_name in bound.get(local, ())
+    local = item.alias or item.obj_name
+    return f"{item.module_name}.{item.obj_name}" in bound.get(local, ())
 
 
 def dotted_module(path: str) -> str:
