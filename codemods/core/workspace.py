@@ -72,6 +72,12 @@ def git_toplevel(path: Path) -> Path | None:
     return Path(result.stdout.strip()) if result.returncode == 0 else None
 
 
+def split_root(root: Path) -> tuple[Path, str | None]:
+    """ROOT as (the directory the migration works in, the one file it is limited to or None)."""
+    root = Path(root)
+    return (root.parent, root.name) if root.is_file() else (root, None)
+
+
 class Workspace:
     """A read view of ROOT (a directory or a single file) with pending edits held in memory."""
 
@@ -79,8 +85,7 @@ class Workspace:
         root = Path(root).resolve()
         if not root.exists():
             raise WorkspaceError(f"{root} does not exist")
-        self.single_file: str | None = root.name if root.is_file() else None
-        self.directory = root.parent if root.is_file() else root
+        self.directory, self.single_file = split_root(root)
         self.git_root = git_toplevel(self.directory)
         self._overlay: dict[str, bytes | None] = {}
         self._originals: dict[str, bytes | None] = {}

@@ -26,6 +26,7 @@ from typing import Any
 
 from codemods.check import CheckError, find_stale
 from codemods.core.recipe import Recipe
+from codemods.core.workspace import split_root
 from codemods.verify.report import (
     FAILED,
     IMPORTS,
@@ -72,7 +73,7 @@ def _timed(name: str, function: Callable[[], CheckOutcome]) -> CheckOutcome:
 def finding_location(finding: Any, root: Path) -> str:
     """``path:line:column old_name``, or ``path.ipynb cell N line:column old_name``, the path relative to ROOT."""
     path = str(finding.path)
-    directory = str(root.parent if root.is_file() else root).rstrip("/") + "/"
+    directory = str(split_root(root)[0]).rstrip("/") + "/"
     if path.startswith(directory):
         path = path[len(directory) :]
     if finding.cell is not None:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from codemods.core.workspace import split_root
+
 EVENT_PREFIX = "@@smoke "
 DEFAULT_TIMEOUT_S = 1800.0
 CHILD_MODULE = "codemods.verify.smoke_child"
@@ -98,8 +100,7 @@ def _source(directory: Path, single_file: str | None, recipe_path: str | None, m
 def build_spec(root: Path, recipe, device: str, steps: int) -> SmokeSpec:
     """Decide what the smoke run loads and trains; raise :class:`SmokeSetupError` when it cannot run."""
     root = Path(root).resolve()
-    single_file = root.name if root.is_file() else None
-    directory = root.parent if root.is_file() else root
+    directory, single_file = split_root(root)
     function = recipe.config_function
     if function is None:
         raise SmokeSetupError("the recipe has no [config_function]: there is no config function to train with")
