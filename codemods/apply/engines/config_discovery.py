@@ -22,7 +22,7 @@ from codemods.apply.engines.config_function import (
 )
 from codemods.apply.engines.definitions import module_function
 from codemods.apply.engines.imports import import_bindings, imported_names
-from codemods.apply.engines.lines import first_lines
+from codemods.apply.engines.lines import first_lines, statements_mentioning
 from codemods.apply.memo import per_tree
 from codemods.apply.session import Context
 from codemods.core.recipe import ConfigBlock, ConfigFunction, Recipe
@@ -120,11 +120,9 @@ def find_config_blocks(module: cst.Module, recipe: Recipe) -> ConfigBlocks:
     if not spellings:
         return ConfigBlocks((), (), ())
     finder = _ConfigCalls(module, function)
-    for stmt in module.body:
-        # Most cells never spell the class: skipping them is most of the speed of this search.
-        code = module.code_for_node(stmt)
-        if any(spelling in code for spelling in spellings):
-            stmt.visit(finder)
+    # Most cells never spell the class: skipping them is most of the speed of this search.
+    for _, stmt in statements_mentioning(module, spellings):
+        stmt.visit(finder)
     finder.calls = first_lines(module, finder.calls)
     matched, unmatched, at_top = [], [], set()
     for index, stmt in enumerate(module.body):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from codemods.apply.engines.lines import first_lines
+from codemods.apply.engines.lines import first_lines, statements_mentioning
 from codemods.apply.memo import per_tree
 from codemods.core.names import word_pattern
 
@@ -153,11 +153,9 @@ def _is_store_only(target: cst.BaseExpression) -> bool:
 @per_tree
 def legacy_uses(module: cst.Module, names: Sequence[str]) -> list[Use]:
     finder = LegacyUses(names, _has_postponed_annotations(module))
-    for index, stmt in enumerate(module.body):
-        code = module.code_for_node(stmt)
-        if any(name in code for name in finder.names):
-            finder.statement = index
-            stmt.visit(finder)
+    for index, stmt in statements_mentioning(module, finder.names):
+        finder.statement = index
+        stmt.visit(finder)
     lines = first_lines(module, [node for *_, node in finder.found])
     uses = [Use(name, lines[node], statement, at_import, node) for name, statement, at_import, node in finder.found]
     return sorted(uses, key=lambda use: use.line)

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
+from codemods.apply.memo import per_tree
+
 
 class _LineRecordingState(CodegenState):
     def __init__(self, module: cst.Module, targets: Collection[cst.CSTNode]):
@@ -43,6 +45,21 @@ class _LineRecordingState(CodegenState):
         if node in self.targets:
             self.lines[node] = self._current_line()
         yield
+
+
+@per_tree
+def statement_sources(module: cst.Module) -> tuple[str, ...]:
+    """The code of each top-level statement: a cheap text filter before any tree walk."""
+    return tuple(module.code_for_node(stmt) for stmt in module.body)
+
+
+def statements_mentioning(module: cst.Module, words: Collection[str]) -> list[tuple[int, cst.BaseStatement]]:
+    """(index, statement) of the top-level statements whose text holds one of ``words``."""
+    return [
+        (index, stmt)
+        for index, (stmt, code) in enumerate(zip(module.body, statement_sources(module), strict=True))
+        if any(word in code for word in words)
+    ]
 
 
 def first_lines(module: cst.Module, nodes: Collection[cst.CSTNode]) -> dict[cst.CSTNode, int]:
