@@ -82,7 +82,8 @@ def status(
         states = task_states(root, plan)
     except (WorkspaceError, Refusal) as error:
         raise _fail(str(error)) from None
-    stdout_console().print(task_table(plan, states, str(root), verbose))
+    console = stdout_console()
+    console.print(task_table(plan, states, str(root), verbose, console.width if console.is_terminal else None))
 
 
 @app.command()

@@ -115,3 +115,39 @@ def test_status_table_is_at_natural_width(migrated):
     assert result.returncode == 0, result.stderr
     assert f" — {root}" in result.stdout
     assert sum("done" in line for line in result.stdout.splitlines()) == 7
+
+
+def _in_a_terminal(*args: str, columns: int) -> str:
+    """Run the CLI in a pseudo-terminal of the given width, as a person sees it."""
+    import pty
+    import re
+
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm"}
+    command = [sys.executable, "-c", "from codemods.cli import app; app()", *args]
+    chunks: list[bytes] = []
+
+    def read(fd: int) -> bytes:
+        data = os.read(fd, 65536)
+        chunks.append(data)
+        return data
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        pty.spawn(command, read)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+
+
+def test_status_in_a_narrow_terminal_never_splits_a_path(migrated):
+    root, _, _ = migrated
+    repo = root.parent / "fresh"
+    if not repo.exists():
+        make_repo(repo)
+    screen = _in_a_terminal("status", str(repo), columns=80)
+    assert "pending" in screen
+    for path in ("fine_tuning_vlm_for_object_detection_trl.py", "src/training/__init__.py", "scripts/train.py"):
+        assert path in screen, screen

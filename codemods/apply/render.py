@@ -25,18 +25,26 @@ def titled(title: str, table: Table) -> Group:
     return Group(Text(title, style="italic"), table)
 
 
-def task_table(recipe: Recipe, outcomes: list[TaskOutcome], root: str, verbose: bool = False) -> Group:
+def task_table(
+    recipe: Recipe, outcomes: list[TaskOutcome], root: str, verbose: bool = False, width: int | None = None
+) -> Group:
+    """The status table; ``width`` (a terminal's) makes the task titles wrap so that paths never split."""
     table = Table()
     table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("task")
+    # Paths go one per line, and the task titles wrap first: a path is never split on a terminal.
+    longest = max((len(path) for outcome in outcomes for path in outcome.paths), default=0)
+    borders_and_fixed = 4 + 9 + 13  # "#", "status" and the table's rules and padding
+    title_width = max(16, width - longest - borders_and_fixed) if width else None
+    table.add_column("task", max_width=title_width, overflow="fold")
     table.add_column("status", no_wrap=True)
-    table.add_column("detail", overflow="fold")
+    table.add_column("detail", overflow="fold", min_width=longest or None)
     for outcome in outcomes:
         state = outcome.state
         title = Text(outcome.task.title)
         if verbose and outcome.description:
             title.append(f"\n{outcome.description}", style="dim")
-        table.add_row(outcome.task.id, title, Text(state.value, style=_STATE_STYLE[state]), outcome.detail)
+        detail = "\n".join(outcome.paths) if outcome.paths else outcome.detail
+        table.add_row(outcome.task.id, title, Text(state.value, style=_STATE_STYLE[state]), detail)
     return titled(f"{recipe.title} — {root}", table)
 
 
