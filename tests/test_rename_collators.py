@@ -1,4 +1,4 @@
-"""Golden tests for task 4: renaming the collators (codemods/commands/rename_collators.py)."""
+"""Golden tests for task 4: renaming the collators (codemods/apply/engines/rename.py)."""
 
 from __future__ import annotations
 
@@ -122,7 +122,15 @@ def test_imports_aliases_module_attributes_and_all(tmp_path):
         legacy = LegacyCollator(processor, model, use_flash_patch=True)
         """
     )
-    report = assert_codemod(tmp_path, "rename_collators", {"scripts/use.py": before}, {"scripts/use.py": after})
+    # ``collators.old`` follows only an import of a module known to define ``old``.
+    module = "class collate_fn_fixed_1: ...\nclass collate_fn_fixed_3: ...\nclass collate_fn_fixed_fixed1: ...\n"
+    renamed = "class AllTokensCollator: ...\nclass AssistantOnlyCollator: ...\nclass FlashAttentionPatchCollator: ...\n"
+    report = assert_codemod(
+        tmp_path,
+        "rename_collators",
+        {"scripts/use.py": before, "src/data/collators.py": module},
+        {"scripts/use.py": after, "src/data/collators.py": renamed},
+    )
     assert report.renames["__all__ entry"] == 2
     assert report.renames["attribute"] == 1
 

@@ -6,27 +6,39 @@ becomes ``FlashAttentionPatchCollator`` in every Python file; the main file's
 v3 variables become v2 (``collate_fn_v3`` -> ``collate_fn_v2``). All names come
 from the recipe.
 
-Code is renamed scope-aware: a module-level binding and everything that
-resolves to it, imports (also ``as`` imports), ``module.attr`` access; a local
-or parameter that shadows an old name is left alone. By recipe policy, whole-word
+Code is renamed by binding: a module-level binding of an old name (``global``
+declarations and ``import ... as old`` included) and everything that resolves to
+it, imports of it and ``module.old`` through an import of its module; a local or
+parameter that shadows an old name is left alone. By recipe policy, whole-word
 mentions in comments, docstrings and strings (f-strings included) follow, and
 identifiers that merely contain an old name (``test_collate_fn_fixed_3``) are
 renamed consistently across the repository and listed.
 
-The engine is LibCST's scope analysis, not rope's rename refactoring: rope
-resolves through its own project index and writes the changed files itself,
-while every edit here must stay in memory until the workspace commits all files
-or none, and must reach comments, strings and notebook-script cells too.
+Not by spelling (``bindings.py`` resolves the names): a method or class
+attribute that happens to share an old name is no recipe target and keeps its
+name, definition and uses alike; ``X.old`` is renamed only when ``X`` is an
+import of a workspace module that binds ``old`` (or already ``new``).
+``from m import old`` follows when ``m`` renames ``old``, or when ``m`` is not in
+the workspace and not the standard library (the recipe is trusted for the rest
+of the project); otherwise the import keeps ``old`` and binds it ``as new``.
+
+Not rope's rename refactoring: rope resolves through its own project index and
+writes the changed files itself, while every edit here must stay in memory until
+the workspace commits all files or none, and must reach comments, strings and
+notebook-script cells too. Nor LibCST's ScopeProvider: it analyses every scope of
+a file, most of which never mention a recipe name.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 
 import libcst as cst
-from libcst.metadata import GlobalScope, ParentNodeProvider, PositionProvider, ScopeProvider
+from libcst.metadata import PositionProvider
 
+from codemods.apply.engines.bindings import FromImport, resolve
 from codemods.apply.session import Context
 from codemods.core.names import spliced_identifier, substring_pattern, word_pattern
 from codemods.core.recipe import Recipe, RenamePolicy, Task
@@ -34,6 +46,7 @@ from codemods.core.sections import banner_titles
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SUBSTRING_MEMO = "rename_collators.substrings"
+_BINDS_MEMO = "rename_collators.module_binds"
 
 
 def exact_renames(context: Context, path: str) -> dict[str, str]:
@@ -59,77 +72,100 @@ def substring_identifiers(context: Context) -> dict[str, str]:
                 continue
             for identifier in set(_IDENTIFIER.findall(text)):
                 for old, new in olds.items():
-                    if identifier != old and substring_pattern(old).search(identifier):
+                    if identifier != old and old in identifier and substring_pattern(old).search(identifier):
                         mapping[identifier] = spliced_identifier(identifier, old, new, policy.substring_style)
     context.memo[_SUBSTRING_MEMO] = mapping
     return mapping
 
 
-class _ScopeTargets(cst.CSTVisitor):
-    """Finds the Name nodes that denote the module-level binding of an old name."""
+def _module_file(context: Context, path: str, level: int, module: str) -> str | None:
+    """The workspace file of an imported module (relative to ``path``), or None when it is not there."""
+    parts = module.split(".") if module else []
+    if level:
+        package = path.split("/")[:-1]
+        if level - 1 > len(package):
+            return None
+        parts = package[: len(package) - (level - 1)] + parts
+    stem = "/".join(parts)
+    for candidate in (f"{stem}.py", f"{stem}/__init__.py") if stem else ():
+        if context.workspace.exists(candidate):
+            return candidate
+    return None
 
-    METADATA_DEPENDENCIES = (ScopeProvider,)
 
-    def __init__(self, names: set[str]):
-        super().__init__()
-        self.names = names
-        self.targets: set[cst.CSTNode] = set()
+def _module_renames(context: Context, path: str, level: int, module: str, old: str) -> bool | None:
+    """Whether the imported module binds ``old`` (or, renamed already, its new name); None: not in the workspace."""
+    target = _module_file(context, path, level, module)
+    if target is None:
+        return None
+    names = (old, context.recipe.old_names.get(old, old))
+    text = context.workspace.read_text(target)
+    memo = context.memo.setdefault(_BINDS_MEMO, {})
+    key = (target, text, names)
+    if key not in memo:
+        memo[key] = bool(resolve(context.parse(target), names, source=text).definitions)
+    return memo[key]
 
-    def visit_Module(self, node: cst.Module) -> bool:
-        scopes = {scope for scope in self.metadata[ScopeProvider].values() if scope is not None}
-        for scope in scopes:
-            for name in self.names:
-                self._collect(scope, name)
-        return False
 
-    def _collect(self, scope, name: str) -> None:
-        for access in scope.accesses[name]:
-            referents = access.referents
-            if all(isinstance(assignment.scope, GlobalScope) for assignment in referents):
-                self.targets.add(access.node)
-        if isinstance(scope, GlobalScope):
-            for assignment in scope.assignments[name]:
-                node = getattr(assignment, "node", None)
-                if isinstance(node, cst.Name):
-                    self.targets.add(node)
-                elif isinstance(node, (cst.ClassDef, cst.FunctionDef)):
-                    self.targets.add(node.name)
+def _import_follows(context: Context, path: str, item: FromImport) -> bool:
+    verdict = _module_renames(context, path, item.level, item.module, item.alias.name.value)
+    if verdict is None:
+        # Outside the workspace: trust the recipe for project code, never for the standard library.
+        return item.level > 0 or item.module.split(".")[0] not in sys.stdlib_module_names
+    return verdict
 
 
 class RenameSymbols(cst.CSTTransformer):
-    """Renames old names in code, and (by policy) in comments and strings."""
-
-    METADATA_DEPENDENCIES = (ParentNodeProvider, PositionProvider)
+    """Renames the resolved code targets, and (by policy) old names in comments and strings."""
 
     def __init__(
         self,
         exact: dict[str, str],
-        attribute_names: dict[str, str],
         substrings: dict[str, str],
         policy: RenamePolicy,
-        targets: set[cst.CSTNode],
-        protected_titles: list[str],
+        targets: set[cst.Name],
+        attributes: set[cst.Attribute],
+        from_imports: dict[cst.ImportAlias, bool],
+        mentions,
+        protected: set[cst.CSTNode],
         legacy_name: str | None,
     ):
         super().__init__()
-        self.exact = exact
-        self.attribute_names = attribute_names
-        self.substrings = substrings
-        self.policy = policy
-        self.targets = targets
-        self.protected_titles = protected_titles
-        self.legacy_name = legacy_name
+        self.exact, self.substrings, self.policy = exact, substrings, policy
+        self.targets, self.attributes, self.from_imports = targets, attributes, from_imports
+        self.mentions, self.protected, self.legacy_name = mentions, protected, legacy_name
         self.text_names = {**exact, **substrings}
         self.text_pattern = word_pattern(self.text_names)
         self.counts: Counter[str] = Counter()
         self.renamed_substrings: dict[str, str] = {}
-        self.legacy_calls: list[int] = []
+        self.legacy_calls: list[tuple[cst.CSTNode, cst.CSTNode]] = []  # (top-level statement, call target)
+        self.stack: list[cst.CSTNode] = []
+
+    # Ancestors are tracked here rather than by ParentNodeProvider, which walks the whole module.
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.stack.append(node)
+        if isinstance(node, cst.BaseStatement) and (node in self.protected or not self.mentions(node)):
+            return False
+        return super().on_visit(node)
+
+    def on_leave(self, original_node, updated_node):
+        try:
+            return super().on_leave(original_node, updated_node)
+        finally:
+            self.stack.pop()
+
+    def _parent(self, levels: int = 1) -> cst.CSTNode | None:
+        return self.stack[-1 - levels] if len(self.stack) > levels else None
 
     # ------------------------------------------------------------------ code
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
-        if original_node in self.targets:
+        parent = self._parent()
+        in_import = isinstance(parent, cst.ImportAlias) or (
+            isinstance(parent, cst.AsName) and isinstance(self._parent(2), cst.ImportAlias)
+        )
+        if original_node in self.targets and not in_import:
             self.counts[self._kind_of(original_node)] += 1
-            self._note_legacy_call(original_node)
+            self._note_legacy_call(original_node, original_node.value)
             return updated_node.with_changes(value=self.exact[original_node.value])
         if original_node.value in self.substrings:
             new = self.substrings[original_node.value]
@@ -139,30 +175,48 @@ class RenameSymbols(cst.CSTTransformer):
         return updated_node
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
-        name = original_node.attr.value
-        if name not in self.attribute_names or _is_self(original_node.value):
+        if original_node not in self.attributes:
             return updated_node
         self.counts["attribute"] += 1
-        self._note_legacy_call(original_node, name)
-        return updated_node.with_changes(attr=cst.Name(self.attribute_names[name]))
+        self._note_legacy_call(original_node, original_node.attr.value)
+        return updated_node.with_changes(attr=cst.Name(self.exact[original_node.attr.value]))
 
     def leave_ImportAlias(self, original_node: cst.ImportAlias, updated_node: cst.ImportAlias) -> cst.ImportAlias:
-        if not isinstance(original_node.name, cst.Name) or original_node.name.value not in self.exact:
+        name = original_node.name
+        asname = original_node.asname.name if original_node.asname else None
+        if isinstance(self._parent(), cst.Import):
+            if asname in self.targets:  # import json as old
+                new = self.exact[asname.value]
+                updated_node = updated_node.with_changes(asname=updated_node.asname.with_changes(name=cst.Name(new)))
+            elif asname is None and name in self.targets:  # import old: the module keeps its name
+                updated_node = updated_node.with_changes(asname=cst.AsName(name=cst.Name(self.exact[name.value])))
+            else:
+                return updated_node
+        elif isinstance(name, cst.Name) and name.value in self.exact:
+            old, new = name.value, self.exact[name.value]
+            if self.from_imports.get(original_node, True):
+                updated_node = updated_node.with_changes(name=cst.Name(new))
+                if asname is None and name not in self.targets:
+                    # A function-local import: its uses resolve locally and keep the old name.
+                    updated_node = updated_node.with_changes(asname=cst.AsName(name=cst.Name(old)))
+                elif isinstance(asname, cst.Name) and asname.value == new:
+                    updated_node = updated_node.with_changes(asname=None)
+            elif asname is None and name in self.targets:
+                # The module keeps ``old``; this file's binding is renamed all the same.
+                updated_node = updated_node.with_changes(asname=cst.AsName(name=cst.Name(new)))
+            else:
+                return updated_node
+        else:
             return updated_node
-        new = self.exact[original_node.name.value]
         self.counts["import"] += 1
-        asname = updated_node.asname
-        if asname is not None and isinstance(asname.name, cst.Name) and asname.name.value == new:
-            asname = None
-        return updated_node.with_changes(name=cst.Name(new), asname=asname)
+        return updated_node
 
     # ------------------------------------------------------------------ text
     def leave_SimpleString(self, original_node: cst.SimpleString, updated_node: cst.SimpleString):
         kind = self._string_kind(original_node)
         if kind not in {"__all__ entry", "annotation"} and not self.policy.strings:
             return updated_node
-        value = self._replace_text(updated_node.value, kind)
-        return updated_node.with_changes(value=value)
+        return updated_node.with_changes(value=self._replace_text(updated_node.value, kind))
 
     def leave_FormattedStringText(self, original_node, updated_node):
         if not self.policy.strings:
@@ -174,15 +228,9 @@ class RenameSymbols(cst.CSTTransformer):
             return updated_node
         return updated_node.with_changes(value=self._replace_text(updated_node.value, "comment"))
 
-    # ------------------------------------------------------------------ protected tail
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        """The legacy and deprecated-alias sections keep their old names on purpose."""
-        start = _protected_start(original_node, self.protected_titles)
-        if start is None:
-            return updated_node
-        return updated_node.with_changes(
-            body=[*updated_node.body[:start], *original_node.body[start:]], footer=original_node.footer
-        )
+        """The legacy and deprecated-alias sections keep their old names on purpose (skipped above)."""
+        return updated_node.with_changes(footer=original_node.footer) if self.protected else updated_node
 
     # ------------------------------------------------------------------ helpers
     def _replace_text(self, text: str, kind: str) -> str:
@@ -199,24 +247,17 @@ class RenameSymbols(cst.CSTTransformer):
         return self.text_pattern.sub(substitute, text)
 
     def _string_kind(self, node: cst.SimpleString) -> str:
-        parent = self.get_metadata(ParentNodeProvider, node, None)
+        parent = self._parent()
         if isinstance(parent, cst.Annotation):
             return "annotation"
-        if isinstance(parent, cst.Element) and _is_dunder_all(self._ancestor(parent, 2)):
+        if isinstance(parent, cst.Element) and _is_dunder_all(self._parent(3)):
             return "__all__ entry"
         if isinstance(parent, cst.Expr) and node.value.lstrip("rRbBuU").startswith(('"""', "'''")):
             return "docstring"
         return "string"
 
-    def _ancestor(self, node: cst.CSTNode, levels: int) -> cst.CSTNode | None:
-        for _ in range(levels):
-            node = self.get_metadata(ParentNodeProvider, node, None)
-            if node is None:
-                return None
-        return node
-
     def _kind_of(self, node: cst.Name) -> str:
-        parent = self.get_metadata(ParentNodeProvider, node, None)
+        parent = self._parent()
         if isinstance(parent, cst.ClassDef):
             return "class definition"
         if isinstance(parent, cst.FunctionDef):
@@ -231,17 +272,22 @@ class RenameSymbols(cst.CSTTransformer):
             return "keyword argument value" if parent.keyword is not None else "positional argument"
         return "name"
 
-    def _note_legacy_call(self, node: cst.CSTNode, name: str | None = None) -> None:
-        name = name or getattr(node, "value", None)
-        if name != self.legacy_name:
-            return
-        parent = self.get_metadata(ParentNodeProvider, node, None)
-        if isinstance(parent, cst.Call) and parent.func is node:
-            self.legacy_calls.append(self.get_metadata(PositionProvider, node).start.line)
+    def _note_legacy_call(self, node: cst.CSTNode, name: str) -> None:
+        parent = self._parent()
+        if name == self.legacy_name and isinstance(parent, cst.Call) and parent.func is node:
+            self.legacy_calls.append((self.stack[1], node))
 
 
-def _is_self(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Name) and node.value in {"self", "cls"}
+def _line_of(module: cst.Module, statement: cst.CSTNode, node: cst.CSTNode) -> int:
+    """1-based line of a node, positioning only its own top-level statement."""
+    line = 1 + len(module.header)
+    for other in module.body:
+        if other is statement:
+            break
+        line += module.code_for_node(other).count("\n")
+    alone = module.with_changes(header=[], body=[statement], footer=[])
+    position = cst.MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)[node]
+    return line + position.start.line - 1
 
 
 def _is_dunder_all(node: cst.CSTNode | None) -> bool:
@@ -267,29 +313,33 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
     if not any(name in text for name in [*exact, *substrings]):
         return False
     module = context.parse(path)
-    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
-    finder = _ScopeTargets(set(exact))
-    wrapper.visit(finder)
+    resolution = resolve(module, exact, substrings, source=text)
+    attributes = {
+        access.node for access in resolution.attributes
+        if _module_renames(context, path, *access.module, access.node.attr.value)
+    }
+    from_imports = {item.alias: _import_follows(context, path, item) for item in resolution.from_imports}
+    start = _protected_start(module, banner_titles(context.recipe))
+    protected = set(module.body[start:]) if start is not None else set()
     legacy = context.recipe.legacy.old if context.recipe.legacy else None
-    attribute_names = {old: new for old, new in repository_wide_names(context.recipe).items() if old in exact}
     renamer = RenameSymbols(
-        exact, attribute_names, substrings, context.recipe.rename_policy, finder.targets,
-        banner_titles(context.recipe), legacy,
+        exact, substrings, context.recipe.rename_policy, resolution.references, attributes, from_imports,
+        resolution.mentions, protected, legacy,
     )
-    new_module = wrapper.visit(renamer)
+    new_module = module.visit(renamer)
     changed = context.write_module(path, new_module)
     if changed:
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(renamer.counts.items()))
         context.report.info(task_id, f"renamed {sum(renamer.counts.values())} occurrences ({kinds})", path)
         context.report.renames.update(renamer.counts)
         context.report.substring_renames.update(renamer.renamed_substrings)
-        for line in renamer.legacy_calls:
+        for statement, node in renamer.legacy_calls:
             context.report.warn(
                 task_id,
                 f"calls the legacy collator {context.recipe.legacy.new} (was {legacy}); "
                 "it is kept for reference only, not for training",
                 path,
-                line,
+                _line_of(module, statement, node),
             )
     return changed
 
