@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
@@ -10,6 +12,20 @@ import libcst as cst
 
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import Workspace
+
+
+BOM = "\ufeff"
+_LONE_LF = re.compile(r"(?<!\r)\n")
+
+
+def in_file_conventions(code: str, current: str) -> str:
+    """``code`` with the BOM and CRLF line ends of the file's ``current`` text, where it has them."""
+    if current.startswith(BOM) and not code.startswith(BOM):
+        code = BOM + code
+    # Only a file that is CRLF throughout: a lone LF already there may be part of a string's value.
+    if "\r\n" in current and not _LONE_LF.search(current):
+        code = _LONE_LF.sub("\r\n", code)
+    return code
 
 
 class Level(str, Enum):
@@ -111,9 +127,15 @@ class Context:
         return self._parsed[key]
 
     def write_module(self, path: str, module: cst.Module) -> bool:
-        """Store a transformed module; True when its text changed."""
-        new_source = module.code
-        if new_source == self.workspace.read_text(path):
+        """Store a transformed module; True when its text changed.
+
+        The file keeps its own conventions whatever the engines generated: a UTF-8 BOM
+        (which LibCST drops when parsing) and CRLF line ends (code an engine inserts
+        is written with ``\\n``).
+        """
+        current = self.workspace.read_text(path) if self.workspace.exists(path) else ""
+        new_source = in_file_conventions(module.code, current)
+        if new_source == current:
             return False
         self.workspace.write_text(path, new_source)
         self._parsed[(path, new_source)] = module
