@@ -55,7 +55,9 @@ def test_class_definition_uses_and_instance_attributes(tmp_path):
     assert report.renames["call"] == 3
 
 
-def test_scope_aware_local_shadow_is_not_the_class(tmp_path):
+def test_scope_aware_parameter_keeps_its_name_and_locals_follow(tmp_path):
+    """A parameter is part of a function's keyword API: it keeps its name. A local follows the rename,
+    or `refactor check` would flag it right after apply."""
     before = dedent(
         """
         collate_fn_v3 = make()
@@ -88,11 +90,17 @@ def test_scope_aware_local_shadow_is_not_the_class(tmp_path):
 
 
         def local_assignment():
-            collate_fn_fixed_1 = None
-            return collate_fn_fixed_1
+            AllTokensCollator = None
+            return AllTokensCollator
         """
     )
     assert_codemod(tmp_path, "rename_collators", {MAIN: before}, {MAIN: after})
+
+
+def test_a_local_keeps_its_name_when_the_new_name_is_taken(tmp_path):
+    before = "collate_fn_v2 = 1\n\n\ndef f():\n    collate_fn_v3 = 2\n    return collate_fn_v3 + collate_fn_v2\n"
+    report = assert_codemod(tmp_path, "rename_collators", {MAIN: before}, {})
+    assert any("the local collate_fn_v3 keeps its name" in note.message for note in report.notes)
 
 
 def test_imports_aliases_module_attributes_and_all(tmp_path):

@@ -20,6 +20,9 @@ Differences that are policy, not resolution, and so kept out of the inputs:
   here (the function's uses stay as written); rope renames the local uses too.
 * rope renames every module that uses the name; the recipe renames the files it
   covers (all of them here).
+* function locals spelled like the old name follow the rename by policy
+  (``locals = true``, so that ``refactor check`` is clean after apply); rope
+  leaves them, and the policy is off here.
 
 One difference is rope's, not policy: rope reads a lambda's parameter named like
 the module-level name as that name (``lambda old=old: old`` becomes ``lambda
@@ -62,6 +65,7 @@ RECIPE = parse_recipe(
         strings = false
         substring_identifiers = "keep"
         documents = []
+        locals = false
         """
     )
 )

@@ -53,6 +53,8 @@ class RenamePolicy:
     substring_style: str = "snake_case"
     # Prose files (by suffix) whose whole-word mentions are renamed too; empty: none.
     documents: tuple[str, ...] = (".md",)
+    # Function locals spelled like an old name follow the rename (not parameters: they are keyword API).
+    locals: bool = True
 
 
 @dataclass(frozen=True)

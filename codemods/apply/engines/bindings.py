@@ -82,6 +82,8 @@ class FromImport:
 class Resolution:
     references: set[cst.Name] = field(default_factory=set)  # load, store, del and global declaration
     definitions: list[cst.Name] = field(default_factory=list)  # the module-level bindings among them
+    # Names bound inside a function or comprehension (not parameters, not class attributes), with their uses.
+    locals: set[cst.Name] = field(default_factory=set)
     attributes: list[AttributeAccess] = field(default_factory=list)
     from_imports: list[FromImport] = field(default_factory=list)
     mentions: Callable[[cst.CSTNode], bool] = lambda node: True
@@ -162,14 +164,28 @@ def _ast_statements(statements) -> Iterator[ast.stmt]:
 
 
 class _Scope:
-    __slots__ = ("kind", "parent", "bound", "globals", "nonlocals", "uses")
+    __slots__ = ("kind", "parent", "bound", "parameters", "globals", "nonlocals", "uses")
 
     def __init__(self, kind: str, parent: _Scope | None):
         self.kind, self.parent = kind, parent
         self.bound: set[str] = set()
+        self.parameters: set[str] = set()
         self.globals: set[str] = set()
         self.nonlocals: set[str] = set()
         self.uses: list[tuple[cst.Name, bool]] = []  # (node, binds)
+
+    def binding_scope(self, name: str) -> _Scope | None:
+        """The function, comprehension or class scope that binds ``name`` here; None for module level."""
+        scope: _Scope | None = self
+        while scope is not None and scope.kind != _MODULE:
+            if name in scope.globals:
+                return None
+            if name in scope.bound and name not in scope.nonlocals:
+                return scope
+            scope = scope.parent
+            while scope is not None and scope.kind == _CLASS:
+                scope = scope.parent
+        return None
 
     def resolves_to_module(self, name: str) -> bool:
         scope: _Scope | None = self
@@ -448,6 +464,7 @@ class _Resolver:
     def bind_parameters(self, params: cst.Parameters, scope: _Scope) -> None:
         for param in _all_params(params):
             self.bind(param.name, scope)
+            scope.parameters.add(param.name.value)
 
 
 def _all_params(params: cst.Parameters) -> list[cst.Param]:
@@ -488,6 +505,10 @@ def resolve(
                 resolution.references.add(name)
                 if binds and name.value in names:
                     resolution.definitions.append(name)
+            elif name.value in names:
+                owner = scope.binding_scope(name.value)
+                if owner is not None and owner.kind != _CLASS and name.value not in owner.parameters:
+                    resolution.locals.add(name)
     for node, root, rest in resolver.accesses:
         bindings = imports.get(root.value, [])
         if root in resolution.references and len({b.target_module for b in bindings}) == 1:

@@ -36,9 +36,9 @@ import sys
 from collections import Counter
 
 import libcst as cst
-from libcst.metadata import PositionProvider
 
 from codemods.apply.engines.bindings import FromImport, resolve
+from codemods.apply.engines.lines import first_lines
 from codemods.apply.session import Context
 from codemods.core.names import spliced_identifier, substring_pattern, word_pattern
 from codemods.core.recipe import Recipe, RenamePolicy, Task
@@ -278,16 +278,28 @@ class RenameSymbols(cst.CSTTransformer):
             self.legacy_calls.append((self.stack[1], node))
 
 
-def _line_of(module: cst.Module, statement: cst.CSTNode, node: cst.CSTNode) -> int:
-    """1-based line of a node, positioning only its own top-level statement."""
-    line = 1 + len(module.header)
-    for other in module.body:
-        if other is statement:
-            break
-        line += module.code_for_node(other).count("\n")
-    alone = module.with_changes(header=[], body=[statement], footer=[])
-    position = cst.MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)[node]
-    return line + position.start.line - 1
+def _renamable_locals(
+    context: Context, path: str, task_id: str, names: set[cst.Name], exact: dict[str, str], text: str
+) -> set[cst.Name]:
+    """Function locals spelled like an old name follow the rename, unless the new name is already in the file.
+
+    ``check`` reports such a local like any other occurrence, so leaving it would leave
+    the repository failing the check; renaming it can only capture another binding when
+    the new name is spelled somewhere in the file already, and then it keeps its name.
+    """
+    safe, kept = set(), set()
+    for name in names:
+        (kept if re.search(rf"(?<![\w]){re.escape(exact[name.value])}(?![\w])", text) else safe).add(name)
+    if kept:
+        lines = first_lines(context.parse(path), kept)
+        for name in sorted(kept, key=lines.__getitem__):
+            context.report.warn(
+                task_id,
+                f"the local {name.value} keeps its name: {exact[name.value]} is already used in this file",
+                path,
+                lines[name],
+            )
+    return safe
 
 
 def _is_dunder_all(node: cst.CSTNode | None) -> bool:
@@ -322,8 +334,11 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
     start = _protected_start(module, banner_titles(context.recipe))
     protected = set(module.body[start:]) if start is not None else set()
     legacy = context.recipe.legacy.old if context.recipe.legacy else None
+    targets = set(resolution.references)
+    if context.recipe.rename_policy.locals:
+        targets |= _renamable_locals(context, path, task_id, resolution.locals, exact, text)
     renamer = RenameSymbols(
-        exact, substrings, context.recipe.rename_policy, resolution.references, attributes, from_imports,
+        exact, substrings, context.recipe.rename_policy, targets, attributes, from_imports,
         resolution.mentions, protected, legacy,
     )
     new_module = module.visit(renamer)
@@ -333,13 +348,14 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
         context.report.info(task_id, f"renamed {sum(renamer.counts.values())} occurrences ({kinds})", path)
         context.report.renames.update(renamer.counts)
         context.report.substring_renames.update(renamer.renamed_substrings)
-        for statement, node in renamer.legacy_calls:
+        lines = first_lines(module, [node for _, node in renamer.legacy_calls])
+        for _, node in renamer.legacy_calls:
             context.report.warn(
                 task_id,
                 f"calls the legacy collator {context.recipe.legacy.new} (was {legacy}); "
                 "it is kept for reference only, not for training",
                 path,
-                _line_of(module, statement, node),
+                lines[node],
             )
     return changed
 
