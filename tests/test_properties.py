@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from libcst.metadata import GlobalScope, PositionProvider, ScopeProvider
 
-from codemods.apply.engines.bindings import Mentions, resolve
+from codemods.apply.engines.bindings import resolve
+from codemods.apply.engines.lines import Mentions
 from codemods.apply.engines.rename import rename_in_file
 from codemods.apply.session import Context
 from codemods.core.recipe import load_recipe

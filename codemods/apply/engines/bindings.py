@@ -14,44 +14,20 @@ module's namespace at run time.
 
 from __future__ import annotations
 
-import ast
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import libcst as cst
 
+from codemods.apply.engines.imports import ImportBinding, dotted, import_statement_bindings
+from codemods.apply.engines.lines import Mentions, children
+
 _MODULE, _FUNCTION, _CLASS, _COMPREHENSION = "module", "function", "class", "comprehension"
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
-# Fields that only hold whitespace, punctuation or operators: never a name.
-_SKIPPED_FIELDS = re.compile(
-    r"^(whitespace.*|.*_whitespace.*|lpar|rpar|leading_lines|lines_after_decorators|header|footer|comma|"
-    r"semicolon|colon|equal|operator|dot|star_tok|lbracket|rbracket|lbrace|rbrace|newline|"
-    r"trailing_whitespace|asynchronous|relative)$"
-)
-_FIELDS: dict[type, tuple[str, ...]] = {}
 # Keywords that LibCST parses as names.
 _CONSTANTS = {"True", "False", "None"}
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
-
-@dataclass(frozen=True)
-class ImportBinding:
-    """What a module-level import binds: ``import a.b as x``, ``import a.b``, ``from p import n``."""
-
-    name: cst.Name  # the node that binds
-    module: str  # dotted module as written ("" for ``from . import n``)
-    level: int  # leading dots of a relative import
-    imported: str | None  # ``n`` of ``from p import n``; None for ``import``
-    aliased: bool
-
-    @property
-    def target_module(self) -> tuple[int, str]:
-        """(level, dotted module) the bound object is, when it is a module."""
-        if self.imported is not None:
-            return self.level, ".".join(p for p in (self.module, self.imported) if p)
-        # ``import a.b`` binds ``a``; ``import a.b as x`` binds ``a.b``.
-        return self.level, self.module if self.aliased else self.module.split(".")[0]
 
 
 @dataclass(frozen=True)
@@ -87,80 +63,6 @@ class Resolution:
     attributes: list[AttributeAccess] = field(default_factory=list)
     from_imports: list[FromImport] = field(default_factory=list)
     mentions: Callable[[cst.CSTNode], bool] = lambda node: True
-
-
-class Mentions:
-    """Whether a node's source text contains one of the names (memoised: nodes are shared)."""
-
-    def __init__(self, module: cst.Module, names: Collection[str], source: str | None = None):
-        self.module = module
-        self.names = tuple(names)
-        self._seen: dict[int, bool] = {}
-        if source is not None:
-            self._from_spans(source)
-
-    def _from_spans(self, source: str) -> None:
-        """Answer for every statement from the line spans ``ast`` finds: code generation costs far more."""
-        try:
-            spans = list(_ast_statements(ast.parse(source).body))
-        except (SyntaxError, ValueError, RecursionError):
-            return
-        units = list(_cst_statements(self.module.body))
-        if sum(count for _, count in units) != len(spans):
-            return
-        lines = _LINE_BREAK.split(source)  # ast's line breaks; splitlines() also breaks at \f and others
-        blank = [not line.strip() or line.lstrip().startswith("#") for line in lines]
-        hits = [0]
-        for line in lines:
-            hits.append(hits[-1] + any(name in line for name in self.names))
-        index = 0
-        for statement, count in units:
-            group, index = spans[index : index + count], index + count
-            if statement is None:
-                continue
-            first = group[0]
-            start = min([first.lineno] + [d.lineno for d in getattr(first, "decorator_list", ())]) - 1
-            end = max(span.end_lineno for span in group)
-            # Comment lines around a statement (leading lines, a block's footer) belong to it or its neighbour.
-            while start > 0 and blank[start - 1]:
-                start -= 1
-            while end < len(lines) and blank[end]:
-                end += 1
-            self._seen[id(statement)] = hits[end] > hits[start]
-
-    def __call__(self, node: cst.CSTNode) -> bool:
-        key = id(node)
-        if key not in self._seen:
-            code = self.module.code_for_node(node)
-            self._seen[key] = any(name in code for name in self.names)
-        return self._seen[key]
-
-
-def _cst_statements(statements) -> Iterator[tuple[cst.BaseStatement | None, int]]:
-    """Statements in source order, each with how many ``ast`` statements it stands for."""
-    for statement in statements:
-        if isinstance(statement, cst.SimpleStatementLine):
-            yield statement, len(statement.body)
-            continue
-        yield statement, 1
-        for child in _children(statement):
-            if isinstance(child, cst.If):  # elif
-                yield from _cst_statements([child])
-                continue
-            if isinstance(child, (cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)):
-                child = child.body
-            if isinstance(child, cst.SimpleStatementSuite):
-                yield None, len(child.body)
-            elif isinstance(child, cst.IndentedBlock):
-                yield from _cst_statements(child.body)
-
-
-def _ast_statements(statements) -> Iterator[ast.stmt]:
-    for statement in statements:
-        yield statement
-        for name in ("body", "handlers", "orelse", "finalbody", "cases"):
-            for item in getattr(statement, name, ()):
-                yield from _ast_statements(item.body if isinstance(item, (ast.ExceptHandler, ast.match_case)) else [item])
 
 
 class _Scope:
@@ -201,26 +103,8 @@ class _Scope:
         return True
 
 
-def _children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    names = _FIELDS.get(type(node))
-    if names is None:
-        names = _FIELDS[type(node)] = tuple(f for f in node.__dataclass_fields__ if not _SKIPPED_FIELDS.match(f))
-    for name in names:
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (tuple, list)):
-            for item in value:
-                if isinstance(item, cst.CSTNode):
-                    yield item
-
-
-def _dotted(node: cst.BaseExpression | None) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
+def _dotted_or_empty(node: cst.BaseExpression | None) -> str:
+    return (dotted(node) if node is not None else None) or ""
 
 
 def _root_name(node: cst.BaseExpression) -> cst.Name | None:
@@ -237,10 +121,10 @@ def module_imports(module: cst.Module) -> dict[str, list[ImportBinding]]:
         for statement in statements:
             if isinstance(statement, cst.SimpleStatementLine):
                 for small in statement.body:
-                    for binding in _import_bindings(small):
+                    for binding in import_statement_bindings(small):
                         found.setdefault(binding.name.value, []).append(binding)
             elif not isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
-                for child in _children(statement):
+                for child in children(statement):
                     if isinstance(child, cst.BaseSuite):
                         scan(child.body)
                     elif isinstance(child, (cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler)):
@@ -250,23 +134,6 @@ def module_imports(module: cst.Module) -> dict[str, list[ImportBinding]]:
 
     scan(module.body)
     return found
-
-
-def _import_bindings(node: cst.CSTNode) -> Iterator[ImportBinding]:
-    if isinstance(node, cst.Import):
-        for alias in node.names:
-            module = _dotted(alias.name)
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                yield ImportBinding(alias.asname.name, module, 0, None, True)
-            elif alias.asname is None:
-                yield ImportBinding(_root_name(alias.name), module, 0, None, False)
-    elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
-        module, level = _dotted(node.module), len(node.relative)
-        for alias in node.names:
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                yield ImportBinding(alias.asname.name, module, level, alias.name.value, True)
-            elif alias.asname is None and isinstance(alias.name, cst.Name):
-                yield ImportBinding(alias.name, module, level, alias.name.value, False)
 
 
 class _Resolver:
@@ -307,7 +174,7 @@ class _Resolver:
         if handler is not None:
             handler(node, scope)
             return
-        for child in _children(node):
+        for child in children(node):
             self.walk(child, scope)
 
     def walk_all(self, nodes, scope: _Scope) -> None:
@@ -324,7 +191,7 @@ class _Resolver:
         if node.attr.value in self.names:
             root = _root_name(node.value)
             if root is not None:
-                rest = _dotted(node.value).split(".")[1:]
+                rest = _dotted_or_empty(node.value).split(".")[1:]
                 self.accesses.append((node, root, tuple(rest)))
 
     def _Arg(self, node: cst.Arg, scope: _Scope) -> None:
@@ -383,15 +250,15 @@ class _Resolver:
                 scope.uses.append((item.name, False))
 
     def _Import(self, node: cst.Import, scope: _Scope) -> None:
-        for binding in _import_bindings(node):
+        for binding in import_statement_bindings(node):
             self.bind(binding.name, scope)
 
     def _ImportFrom(self, node: cst.ImportFrom, scope: _Scope) -> None:
-        for binding in _import_bindings(node):
+        for binding in import_statement_bindings(node):
             self.bind(binding.name, scope)
         if isinstance(node.names, cst.ImportStar):
             return
-        module, level = _dotted(node.module), len(node.relative)
+        module, level = _dotted_or_empty(node.module), len(node.relative)
         for alias in node.names:
             if isinstance(alias.name, cst.Name) and alias.name.value in self.names:
                 self.from_imports.append(FromImport(alias, module, level, scope.kind == _MODULE))

@@ -17,7 +17,8 @@ engine places them the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import libcst as cst
@@ -35,12 +36,6 @@ def dotted(node: cst.BaseExpression) -> str | None:
         base = dotted(node.value)
         return f"{base}.{node.attr.value}" if base else None
     return None
-
-
-def _module_name(node: cst.ImportFrom) -> str:
-    """``.pkg.mod`` for ``from .pkg.mod import x``: relative imports keep their dots."""
-    level = "." * len(node.relative)
-    return level + (dotted(node.module) or "" if node.module is not None else "")
 
 
 def _statements(body: Sequence[cst.CSTNode]) -> Iterable[cst.BaseSmallStatement]:
@@ -69,33 +64,15 @@ def _statements(body: Sequence[cst.CSTNode]) -> Iterable[cst.BaseSmallStatement]
 @per_tree
 def import_bindings(module: cst.Module, top_level_only: bool = False) -> dict[str, frozenset[str]]:
     """Local name -> the dotted names imports bind it to, over the whole module (or its top level)."""
-    bindings: dict[str, set[str]] = {}
     smalls = (
         (small for stmt in module.body if isinstance(stmt, cst.SimpleStatementLine) for small in stmt.body)
         if top_level_only
         else _statements(module.body)
     )
+    bindings: dict[str, set[str]] = {}
     for small in smalls:
-        if isinstance(small, cst.Import):
-            for alias in small.names:
-                full = dotted(alias.name)
-                if full is None:
-                    continue
-                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    bindings.setdefault(alias.asname.name.value, set()).add(full)
-                else:
-                    # ``import a.b`` binds ``a``; ``a.b.x`` then spells ``a.b.x``.
-                    top = full.split(".")[0]
-                    bindings.setdefault(top, set()).add(top)
-        elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
-            source = _module_name(small)
-            for alias in small.names:
-                name = dotted(alias.name)
-                if name is None:
-                    continue
-                local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else name
-                joined = f"{source}{name}" if source.endswith(".") else f"{source}.{name}"
-                bindings.setdefault(local, set()).add(joined)
+        for binding in import_statement_bindings(small):
+            bindings.setdefault(binding.name.value, set()).add(binding.qualified)
     return {local: frozenset(names) for local, names in bindings.items()}
 
 
@@ -149,3 +126,54 @@ def absolute_name(name: str, path: str) -> str:
     base = package[: len(package) - (level - 1)] if level > 1 else package
     rest = name[level:]
     return ".".join([*base, rest] if rest else base)
+
+
+@dataclass(frozen=True)
+class ImportBinding:
+    """What a module-level import binds: ``import a.b as x``, ``import a.b``, ``from p import n``."""
+
+    name: cst.Name  # the node that binds
+    module: str  # dotted module as written ("" for ``from . import n``)
+    level: int  # leading dots of a relative import
+    imported: str | None  # ``n`` of ``from p import n``; None for ``import``
+    aliased: bool
+
+    @property
+    def target_module(self) -> tuple[int, str]:
+        """(level, dotted module) the bound object is, when it is a module."""
+        if self.imported is not None:
+            return self.level, ".".join(p for p in (self.module, self.imported) if p)
+        # ``import a.b`` binds ``a``; ``import a.b as x`` binds ``a.b``.
+        return self.level, self.module if self.aliased else self.module.split(".")[0]
+
+    @property
+    def qualified(self) -> str:
+        """The dotted name the binding stands for (relative imports keep their leading dots)."""
+        return "." * self.level + self.target_module[1]
+
+
+def _dotted_or_empty(node: cst.BaseExpression | None) -> str:
+    return (dotted(node) if node is not None else None) or ""
+
+
+def _root(node: cst.BaseExpression) -> cst.Name | None:
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return node if isinstance(node, cst.Name) else None
+
+
+def import_statement_bindings(node: cst.CSTNode) -> Iterator[ImportBinding]:
+    if isinstance(node, cst.Import):
+        for alias in node.names:
+            module = _dotted_or_empty(alias.name)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                yield ImportBinding(alias.asname.name, module, 0, None, True)
+            elif alias.asname is None:
+                yield ImportBinding(_root(alias.name), module, 0, None, False)
+    elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
+        module, level = _dotted_or_empty(node.module), len(node.relative)
+        for alias in node.names:
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                yield ImportBinding(alias.asname.name, module, level, alias.name.value, True)
+            elif alias.asname is None and isinstance(alias.name, cst.Name):
+                yield ImportBinding(alias.name, module, level, alias.name.value, False)

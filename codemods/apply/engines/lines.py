@@ -9,6 +9,8 @@ once and counting newlines when one of those nodes starts gives the same lines
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
@@ -29,7 +31,9 @@ class _LineRecordingState(CodegenState):
     def _current_line(self) -> int:
         tokens = self.tokens
         for index in range(self._counted, len(tokens)):
-            self._line += tokens[index].count("\n")
+            token = tokens[index]
+            # As PositionProvider counts them: \r\n, a lone \r and \n each end a line.
+            self._line += token.count("\n") + token.count("\r") - token.count("\r\n")
         self._counted = len(tokens)
         return self._line
 
@@ -48,18 +52,14 @@ class _LineRecordingState(CodegenState):
 
 
 @per_tree
-def statement_sources(module: cst.Module) -> tuple[str, ...]:
-    """The code of each top-level statement: a cheap text filter before any tree walk."""
-    return tuple(module.code_for_node(stmt) for stmt in module.body)
+def _module_code(module: cst.Module) -> str:
+    return module.code
 
 
 def statements_mentioning(module: cst.Module, words: Collection[str]) -> list[tuple[int, cst.BaseStatement]]:
-    """(index, statement) of the top-level statements whose text holds one of ``words``."""
-    return [
-        (index, stmt)
-        for index, (stmt, code) in enumerate(zip(module.body, statement_sources(module), strict=True))
-        if any(word in code for word in words)
-    ]
+    """(index, statement) of the top-level statements whose text holds one of ``words``: the filter before a walk."""
+    mentions = Mentions(module, words, _module_code(module))
+    return [(index, stmt) for index, stmt in enumerate(module.body) if mentions(stmt)]
 
 
 def first_lines(module: cst.Module, nodes: Collection[cst.CSTNode]) -> dict[cst.CSTNode, int]:
@@ -69,3 +69,102 @@ def first_lines(module: cst.Module, nodes: Collection[cst.CSTNode]) -> dict[cst.
     state = _LineRecordingState(module, nodes if isinstance(nodes, (set, frozenset, dict)) else set(nodes))
     module._codegen(state)
     return state.lines
+
+
+# Fields that only hold whitespace, punctuation or operators: never a name.
+_SKIPPED_FIELDS = re.compile(
+    r"^(whitespace.*|.*_whitespace.*|lpar|rpar|leading_lines|lines_after_decorators|header|footer|comma|"
+    r"semicolon|colon|equal|operator|dot|star_tok|lbracket|rbracket|lbrace|rbrace|newline|"
+    r"trailing_whitespace|asynchronous|relative)$"
+)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = _FIELDS[type(node)] = tuple(f for f in node.__dataclass_fields__ if not _SKIPPED_FIELDS.match(f))
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+class Mentions:
+    """Whether a node's source text contains one of the names (memoised: nodes are shared)."""
+
+    def __init__(self, module: cst.Module, names: Collection[str], source: str | None = None):
+        self.module = module
+        self.names = tuple(names)
+        self._seen: dict[int, bool] = {}
+        if source is not None:
+            self._from_spans(source)
+
+    def _from_spans(self, source: str) -> None:
+        """Answer for every statement from the line spans ``ast`` finds: code generation costs far more."""
+        try:
+            spans = list(_ast_statements(ast.parse(source).body))
+        except (SyntaxError, ValueError, RecursionError):
+            return
+        units = list(_cst_statements(self.module.body))
+        if sum(count for _, count in units) != len(spans):
+            return
+        lines = _LINE_BREAK.split(source)  # ast's line breaks; splitlines() also breaks at \f and others
+        blank = [not line.strip() or line.lstrip().startswith("#") for line in lines]
+        hits = [0]
+        for line in lines:
+            hits.append(hits[-1] + any(name in line for name in self.names))
+        index = 0
+        for statement, count in units:
+            group, index = spans[index : index + count], index + count
+            if statement is None:
+                continue
+            first = group[0]
+            start = min([first.lineno] + [d.lineno for d in getattr(first, "decorator_list", ())]) - 1
+            end = max(span.end_lineno for span in group)
+            # Comment lines around a statement (leading lines, a block's footer) belong to it or its neighbour.
+            while start > 0 and blank[start - 1]:
+                start -= 1
+            while end < len(lines) and blank[end]:
+                end += 1
+            self._seen[id(statement)] = hits[end] > hits[start]
+
+    def __call__(self, node: cst.CSTNode) -> bool:
+        key = id(node)
+        if key not in self._seen:
+            code = self.module.code_for_node(node)
+            self._seen[key] = any(name in code for name in self.names)
+        return self._seen[key]
+
+
+def _cst_statements(statements) -> Iterator[tuple[cst.BaseStatement | None, int]]:
+    """Statements in source order, each with how many ``ast`` statements it stands for."""
+    for statement in statements:
+        if isinstance(statement, cst.SimpleStatementLine):
+            yield statement, len(statement.body)
+            continue
+        yield statement, 1
+        for child in children(statement):
+            if isinstance(child, cst.If):  # elif
+                yield from _cst_statements([child])
+                continue
+            if isinstance(child, (cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)):
+                child = child.body
+            if isinstance(child, cst.SimpleStatementSuite):
+                yield None, len(child.body)
+            elif isinstance(child, cst.IndentedBlock):
+                yield from _cst_statements(child.body)
+
+
+def _ast_statements(statements) -> Iterator[ast.stmt]:
+    for statement in statements:
+        yield statement
+        for name in ("body", "handlers", "orelse", "finalbody", "cases"):
+            for item in getattr(statement, name, ()):
+                yield from _ast_statements(item.body if isinstance(item, (ast.ExceptHandler, ast.match_case)) else [item])
