@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
-
 from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TypeVar
 
 import libcst as cst
 
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import Workspace
 
-
+T = TypeVar("T")
 BOM = "\ufeff"
 _LONE_LF = re.compile(r"(?<!\r)\n")
 
@@ -106,8 +107,7 @@ class Context:
     report: Report = field(default_factory=Report)
     # Run-wide switches from the command line (e.g. "clear_stale_outputs").
     options: dict[str, object] = field(default_factory=dict)
-    # Results one codemod computes for the whole run and others reuse (keyed by codemod).
-    memo: dict[str, object] = field(default_factory=dict, repr=False)
+    _computed: dict[tuple[object, ...], object] = field(default_factory=dict, repr=False)
     # Cache of parsed modules keyed by (path, source) so consecutive codemods share parses.
     _parsed: dict[tuple[str, str], cst.Module] = field(default_factory=dict, repr=False)
 
@@ -115,6 +115,13 @@ class Context:
     def main_file(self) -> str:
         """The main notebook-script: the recipe's, or the single file ROOT names."""
         return self.workspace.single_file or self.recipe.main_file
+
+    def computed_once(self, function: Callable[..., T], *args: Hashable) -> T:
+        """``function(self, *args)``, computed once per session: a result several engines share."""
+        key = (function, *args)
+        if key not in self._computed:
+            self._computed[key] = function(self, *args)
+        return self._computed[key]  # type: ignore[return-value]
 
     def parse(self, path: str) -> cst.Module:
         source = self.workspace.read_text(path)

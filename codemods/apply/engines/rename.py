@@ -45,8 +45,6 @@ from codemods.core.recipe import Recipe, RenamePolicy, Task
 from codemods.core.sections import banner_titles
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SUBSTRING_MEMO = "rename_collators.substrings"
-_BINDS_MEMO = "rename_collators.module_binds"
 
 
 def exact_renames(context: Context, path: str) -> dict[str, str]:
@@ -60,8 +58,10 @@ def repository_wide_names(recipe: Recipe) -> dict[str, str]:
 
 def substring_identifiers(context: Context) -> dict[str, str]:
     """Identifiers anywhere in the repository that contain an old name, mapped to their new spelling."""
-    if _SUBSTRING_MEMO in context.memo:
-        return context.memo[_SUBSTRING_MEMO]
+    return context.computed_once(_substring_identifiers)
+
+
+def _substring_identifiers(context: Context) -> dict[str, str]:
     policy = context.recipe.rename_policy
     mapping: dict[str, str] = {}
     if policy.substring_identifiers == "rename":
@@ -74,7 +74,6 @@ def substring_identifiers(context: Context) -> dict[str, str]:
                 for old, new in olds.items():
                     if identifier != old and old in identifier and substring_pattern(old).search(identifier):
                         mapping[identifier] = spliced_identifier(identifier, old, new, policy.substring_style)
-    context.memo[_SUBSTRING_MEMO] = mapping
     return mapping
 
 
@@ -99,12 +98,11 @@ def _module_renames(context: Context, path: str, level: int, module: str, old: s
     if target is None:
         return None
     names = (old, context.recipe.old_names.get(old, old))
-    text = context.workspace.read_text(target)
-    memo = context.memo.setdefault(_BINDS_MEMO, {})
-    key = (target, text, names)
-    if key not in memo:
-        memo[key] = bool(resolve(context.parse(target), names, source=text).definitions)
-    return memo[key]
+    return context.computed_once(_binds, target, context.workspace.read_text(target), names)
+
+
+def _binds(context: Context, path: str, text: str, names: tuple[str, ...]) -> bool:
+    return bool(resolve(context.parse(path), names, source=text).definitions)
 
 
 def _import_follows(context: Context, path: str, item: FromImport) -> bool:
