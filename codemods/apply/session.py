@@ -148,6 +148,13 @@ class Context:
         self._parsed[(path, new_source)] = module
         return True
 
+    def parse_present(self, path: str, task: str) -> cst.Module | None:
+        """The parsed file, or None with the task marked not applicable because the file is not there."""
+        if not self.workspace.exists(path):
+            self.not_applicable(task, f"{path} does not exist")
+            return None
+        return self.parse(path)
+
     def not_applicable(self, task: str, reason: str) -> None:
         self.report.not_applicable.add(task)
         self.report.info(task, f"not applicable: {reason}")

@@ -330,10 +330,9 @@ def replace_config_blocks(context: Context, task: Task) -> None:
     if function is None or not context.recipe.config_blocks:
         context.not_applicable(task.id, "the recipe names no config blocks")
         return
-    if not context.workspace.exists(path):
-        context.not_applicable(task.id, f"{path} does not exist")
+    module = context.parse_present(path, task.id)
+    if module is None:
         return
-    module = context.parse(path)
     blocks = find_config_blocks(module, context.recipe)
     if blocks.matched and module_function(module, function.name) is None:
         # The calls need the function; inserting it here keeps `--only 3` from leaving a NameError.

@@ -144,10 +144,9 @@ def insert_config_function(context: Context, task: Task) -> None:
     if function is None:
         context.not_applicable(task.id, "the recipe defines no config function")
         return
-    if not context.workspace.exists(path):
-        context.not_applicable(task.id, f"{path} does not exist")
+    module = context.parse_present(path, task.id)
+    if module is None:
         return
-    module = context.parse(path)
     if module_function(module, function.name) is not None:
         return
     if not find_config_blocks(module, context.recipe).matched:

@@ -220,10 +220,9 @@ def move_legacy_class(context: Context, path: str, task_id: str) -> bool:
     if legacy is None:
         context.not_applicable(task_id, "the recipe names no legacy class")
         return False
-    if not context.workspace.exists(path):
-        context.not_applicable(task_id, f"{path} does not exist")
+    module = context.parse_present(path, task_id)
+    if module is None:
         return False
-    module = context.parse(path)
     names = (legacy.new, legacy.old)
     index = find_class(module.body, names)
     if index is None:
