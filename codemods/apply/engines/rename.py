@@ -40,7 +40,19 @@ import libcst as cst
 from codemods.apply.engines.bindings import FromImport, resolve
 from codemods.apply.engines.lines import first_lines
 from codemods.apply.session import Context
+from codemods.core.code_kinds import name_kind
 from codemods.core.names import spliced_identifier, substring_pattern, word_pattern
+from codemods.core.occurrences import (
+    ALL_ENTRY,
+    ANNOTATION,
+    ATTRIBUTE,
+    COMMENT,
+    DOCSTRING,
+    F_STRING,
+    IDENTIFIER_CONTAINING,
+    IMPORT,
+    STRING,
+)
 from codemods.core.recipe import Recipe, RenamePolicy, Task
 from codemods.core.sections import banner_titles
 
@@ -167,7 +179,7 @@ class RenameSymbols(cst.CSTTransformer):
             return updated_node.with_changes(value=self.exact[original_node.value])
         if original_node.value in self.substrings:
             new = self.substrings[original_node.value]
-            self.counts["identifier containing an old name"] += 1
+            self.counts[IDENTIFIER_CONTAINING] += 1
             self.renamed_substrings[original_node.value] = new
             return updated_node.with_changes(value=new)
         return updated_node
@@ -175,7 +187,7 @@ class RenameSymbols(cst.CSTTransformer):
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
         if original_node not in self.attributes:
             return updated_node
-        self.counts["attribute"] += 1
+        self.counts[ATTRIBUTE] += 1
         self._note_legacy_call(original_node, original_node.attr.value)
         return updated_node.with_changes(attr=cst.Name(self.exact[original_node.attr.value]))
 
@@ -206,25 +218,25 @@ class RenameSymbols(cst.CSTTransformer):
                 return updated_node
         else:
             return updated_node
-        self.counts["import"] += 1
+        self.counts[IMPORT] += 1
         return updated_node
 
     # ------------------------------------------------------------------ text
     def leave_SimpleString(self, original_node: cst.SimpleString, updated_node: cst.SimpleString):
         kind = self._string_kind(original_node)
-        if kind not in {"__all__ entry", "annotation"} and not self.policy.strings:
+        if kind not in {ALL_ENTRY, ANNOTATION} and not self.policy.strings:
             return updated_node
         return updated_node.with_changes(value=self._replace_text(updated_node.value, kind))
 
     def leave_FormattedStringText(self, original_node, updated_node):
         if not self.policy.strings:
             return updated_node
-        return updated_node.with_changes(value=self._replace_text(updated_node.value, "f-string"))
+        return updated_node.with_changes(value=self._replace_text(updated_node.value, F_STRING))
 
     def leave_Comment(self, original_node: cst.Comment, updated_node: cst.Comment) -> cst.Comment:
         if not self.policy.comments:
             return updated_node
-        return updated_node.with_changes(value=self._replace_text(updated_node.value, "comment"))
+        return updated_node.with_changes(value=self._replace_text(updated_node.value, COMMENT))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         """The legacy and deprecated-alias sections keep their old names on purpose (skipped above)."""
@@ -247,28 +259,17 @@ class RenameSymbols(cst.CSTTransformer):
     def _string_kind(self, node: cst.SimpleString) -> str:
         parent = self._parent()
         if isinstance(parent, cst.Annotation):
-            return "annotation"
+            return ANNOTATION
         if isinstance(parent, cst.Element) and _is_dunder_all(self._parent(3)):
-            return "__all__ entry"
+            return ALL_ENTRY
         if isinstance(parent, cst.Expr) and node.value.lstrip("rRbBuU").startswith(('"""', "'''")):
-            return "docstring"
-        return "string"
+            return DOCSTRING
+        return STRING
 
     def _kind_of(self, node: cst.Name) -> str:
-        parent = self._parent()
-        if isinstance(parent, cst.ClassDef):
-            return "class definition"
-        if isinstance(parent, cst.FunctionDef):
-            return "function definition"
-        if isinstance(parent, cst.Call) and parent.func is node:
-            return "call"
-        if isinstance(parent, cst.Annotation):
-            return "annotation"
-        if isinstance(parent, (cst.AssignTarget, cst.Element)):
-            return "assignment target" if isinstance(parent, cst.AssignTarget) else "name"
-        if isinstance(parent, cst.Arg):
-            return "keyword argument value" if parent.keyword is not None else "positional argument"
-        return "name"
+        """The occurrence kind `refactor check` would report here: one classifier for both."""
+        parents = dict(zip(self.stack[1:], self.stack[:-1], strict=False))
+        return name_kind(node, parents)
 
     def _note_legacy_call(self, node: cst.CSTNode, name: str) -> None:
         parent = self._parent()
