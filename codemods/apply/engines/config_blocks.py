@@ -1,4 +1,4 @@
-"""Task 3 of the plan: replace the v1 and v3 configs with function calls.
+"""Replacing the recipe's inline config blocks with calls to its config function.
 
 Each module-level ``TARGET = SFTConfig(...)`` the recipe names (by its target or
 new target) becomes ``TARGET = create_training_config(variant=..., ...)``. The

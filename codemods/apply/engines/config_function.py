@@ -1,4 +1,4 @@
-"""The plan's config function (tasks 2, 3 and 6): its source text and what it builds.
+"""The recipe's config function: its source text and what it builds (used by insertion, replacement and the config module).
 
 ``render_config_function`` writes ``create_training_config()`` from
 ``recipe.config_function`` byte for byte as the plan shows it, with the base

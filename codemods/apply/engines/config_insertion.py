@@ -1,4 +1,4 @@
-"""Task 2 of the plan: create the flexible ``create_training_config()`` in the main file.
+"""Inserting the recipe's config function into the main file, before the first block it replaces.
 
 The function is rendered from the recipe byte for byte as the plan shows it and
 inserted at module level before the first inline ``SFTConfig(...)`` block the

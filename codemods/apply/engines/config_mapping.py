@@ -1,4 +1,4 @@
-"""Mapping an old config call onto ``create_training_config()`` (shared by tasks 3 and 6).
+"""Mapping an old config call onto the recipe's config function (for inline blocks and old factories).
 
 Task 3 maps an inline ``SFTConfig(...)`` block, task 6 a call of an old factory
 (``create_sft_config(...)``). Both go through :func:`map_call`:

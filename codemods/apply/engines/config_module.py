@@ -1,4 +1,4 @@
-"""Task 6 of the plan: update ``src/training/config.py``.
+"""The recipe's config module: its old factories give way to the config function and deprecated aliases.
 
 The old factories (``create_sft_config``, ``create_assistant_only_training_config``)
 give way to the plan's ``create_training_config()``: the first old ``def`` is

@@ -1,4 +1,4 @@
-"""Task 7 of the plan: update ``src/data/collators.py`` and the package's exports.
+"""The recipe's data package: renames and the legacy move in its collators module, and its exports.
 
 The collators module gets the same renames as task 4 (``rename_in_file``) and
 the same legacy move as task 5 (``move_legacy_class``; a plain module has no

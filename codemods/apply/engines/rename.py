@@ -1,4 +1,4 @@
-"""Task 4 of the plan: rename the collators for clarity.
+"""The recipe's renames, applied by binding: definitions, imports, module attributes and, by policy, text.
 
 ``collate_fn_fixed_1`` becomes ``AllTokensCollator``, ``collate_fn_fixed_3``
 becomes ``AssistantOnlyCollator`` and the legacy ``collate_fn_fixed_fixed1``

@@ -1,4 +1,4 @@
-"""Task 1 of the plan: delete ``analyze_tokens.py``.
+"""Deleting the script the recipe names as superseded, once that is safe.
 
 The main file's ``analyze_token_distribution()`` does the same job. The script is
 deleted only after checking that the main file really defines that function and
