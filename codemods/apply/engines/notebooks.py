@@ -39,7 +39,9 @@ class StaleOutput:
 def paired_notebook(main_path: str, script_text: str) -> tuple[str, str] | None:
     """(notebook path, the script's jupytext format) when the script is paired with an ipynb."""
     try:
-        header = jupytext.reads(script_text, fmt="py:percent").metadata.get("jupytext", {})
+        # Only the leading comment block can hold the jupytext header: reading the whole script
+        # would parse every cell of a 3,000-line notebook-script to look at ten lines.
+        header = jupytext.reads(_leading_comments(script_text), fmt="py:percent").metadata.get("jupytext", {})
     except Exception:  # a header jupytext cannot read is not a pairing we can honour
         return None
     formats = header.get("formats")
@@ -55,6 +57,15 @@ def paired_notebook(main_path: str, script_text: str) -> tuple[str, str] | None:
         return None
     notebook = next((path for path, fmt in pairs if fmt.get("extension") == ".ipynb"), None)
     return (PurePosixPath(notebook).as_posix(), script_format) if notebook else None
+
+
+def _leading_comments(script_text: str) -> str:
+    lines = []
+    for line in script_text.splitlines(keepends=True):
+        if line.strip() and not line.lstrip().startswith("#") or line.startswith("# %%"):
+            break
+        lines.append(line)
+    return "".join(lines)
 
 
 def synced_notebook(
