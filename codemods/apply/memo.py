@@ -42,3 +42,25 @@ def per_tree(function: Callable[..., Result]) -> Callable[..., Result]:
         return result
 
     return cached
+
+
+# A module's code, by the tree's identity: the session records the text it parsed or wrote, so
+# the text filters never generate what is already known (generation walks the whole tree).
+# Trees cannot be weakly referenced; each entry keeps its tree alive, so an id is never reused.
+_known_code: dict[int, tuple[object, str]] = {}
+_KNOWN_CODE_SIZE = 64
+
+
+def remember_code(module: object, code: str) -> None:
+    if len(_known_code) >= _KNOWN_CODE_SIZE:
+        _known_code.pop(next(iter(_known_code)))
+    _known_code[id(module)] = (module, code)
+
+
+def module_code(module) -> str:
+    known = _known_code.get(id(module))
+    if known is not None and known[0] is module:
+        return known[1]
+    code = module.code
+    remember_code(module, code)
+    return code

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import libcst as cst
 
+from codemods.apply.memo import module_code, remember_code
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import Workspace
 
@@ -128,9 +129,12 @@ class Context:
         key = (path, source)
         if key not in self._parsed:
             try:
-                self._parsed[key] = cst.parse_module(source)
+                module = cst.parse_module(source)
             except cst.ParserSyntaxError as error:
                 raise Refusal("parse", f"cannot parse: {error.message}", path, error.raw_line) from None
+            self._parsed[key] = module
+            if not source.startswith(BOM):  # LibCST drops a BOM: its code is then the text without it
+                remember_code(module, source)
         return self._parsed[key]
 
     def write_module(self, path: str, module: cst.Module) -> bool:
@@ -141,7 +145,7 @@ class Context:
         is written with ``\\n``).
         """
         current = self.workspace.read_text(path) if self.workspace.exists(path) else ""
-        new_source = in_file_conventions(module.code, current)
+        new_source = in_file_conventions(module_code(module), current)
         if new_source == current:
             return False
         self.workspace.write_text(path, new_source)

@@ -10,6 +10,7 @@ once and counting newlines when one of those nodes starts gives the same lines
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
-from codemods.apply.memo import per_tree
+from codemods.apply.memo import module_code, per_tree
 
 
 class _LineRecordingState(CodegenState):
@@ -51,14 +52,9 @@ class _LineRecordingState(CodegenState):
         yield
 
 
-@per_tree
-def _module_code(module: cst.Module) -> str:
-    return module.code
-
-
 def statements_mentioning(module: cst.Module, words: Collection[str]) -> list[tuple[int, cst.BaseStatement]]:
     """(index, statement) of the top-level statements whose text holds one of ``words``: the filter before a walk."""
-    mentions = Mentions(module, words, _module_code(module))
+    mentions = Mentions(module, words, module_code(module))
     return [(index, stmt) for index, stmt in enumerate(module.body) if mentions(stmt)]
 
 
@@ -96,6 +92,20 @@ def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
                     yield item
 
 
+@functools.lru_cache(maxsize=8)
+def _statement_spans(source: str) -> tuple[ast.stmt, ...] | None:
+    """Every statement ``ast`` finds in a source, in order; several name filters ask about one text."""
+    try:
+        return tuple(_ast_statements(ast.parse(source).body))
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+
+
+@per_tree
+def _cst_units(module: cst.Module) -> list[tuple[cst.BaseStatement | None, int]]:
+    return list(_cst_statements(module.body))
+
+
 class Mentions:
     """Whether a node's source text contains one of the names (memoised: nodes are shared)."""
 
@@ -108,11 +118,10 @@ class Mentions:
 
     def _from_spans(self, source: str) -> None:
         """Answer for every statement from the line spans ``ast`` finds: code generation costs far more."""
-        try:
-            spans = list(_ast_statements(ast.parse(source).body))
-        except (SyntaxError, ValueError, RecursionError):
+        spans = _statement_spans(source)
+        if spans is None:
             return
-        units = list(_cst_statements(self.module.body))
+        units = _cst_units(self.module)
         if sum(count for _, count in units) != len(spans):
             return
         lines = _LINE_BREAK.split(source)  # ast's line breaks; splitlines() also breaks at \f and others
