@@ -1,0 +1,200 @@
+"""The recipe's model: what a refactoring plan says, as frozen data the engines read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAIN_FILE_ALIAS = "main"
+
+
+class RecipeError(ValueError):
+    """The recipe file is missing, unreadable or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    codemod: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Rename:
+    old: str
+    new: str
+    description: str = ""
+    # Relative paths (or "main") this rename is limited to; empty means every Python file.
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RenamePolicy:
+    comments: bool = True
+    strings: bool = True
+    substring_identifiers: str = "rename"
+    substring_style: str = "snake_case"
+    # Prose files (by suffix) whose whole-word mentions are renamed too; empty: none.
+    documents: tuple[str, ...] = (".md",)
+    # Function locals spelled like an old name follow the rename (not parameters: they are keyword API).
+    locals: bool = True
+
+
+@dataclass(frozen=True)
+class Legacy:
+    old: str
+    new: str
+    banner: str
+    docstring: str
+    description: str = ""
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    annotation: str
+    default: str | None = None
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class ParameterSection:
+    comment: str
+    parameters: tuple[Parameter, ...]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    value: str
+    comment: str = ""
+    derived: bool = False
+
+
+@dataclass(frozen=True)
+class FieldSection:
+    comment: str
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
+class LocalVariable:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ConfigFunction:
+    name: str
+    config_class: str
+    return_annotation: str
+    docstring: str
+    output_root_default: str
+    locals: tuple[LocalVariable, ...]
+    parameter_sections: tuple[ParameterSection, ...]
+    field_sections: tuple[FieldSection, ...]
+    library_defaults: dict[str, str]
+    stack_notes: dict[str, str]
+
+    @property
+    def parameters(self) -> tuple[Parameter, ...]:
+        return tuple(p for section in self.parameter_sections for p in section.parameters)
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        return tuple(f for section in self.field_sections for f in section.fields)
+
+    @property
+    def config_class_name(self) -> str:
+        return self.config_class.rsplit(".", 1)[-1]
+
+    @property
+    def config_class_module(self) -> str:
+        return self.config_class.rsplit(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class ConfigBlock:
+    target: str
+    variant: str
+    overrides: dict[str, str]
+    new_target: str | None = None
+    # The collator class (a new name) this variant trains with; used by `verify --smoke`.
+    collator: str | None = None
+
+
+@dataclass(frozen=True)
+class DeprecatedFunction:
+    old: str
+    variant: str
+
+
+@dataclass(frozen=True)
+class ConfigModule:
+    path: str
+    package_init: str
+    deprecated: tuple[DeprecatedFunction, ...]
+
+
+@dataclass(frozen=True)
+class SupersededScript:
+    path: str
+    module: str
+    superseded_by: str
+
+
+@dataclass(frozen=True)
+class DataPackage:
+    collators: str
+    package_init: str
+    exports: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    title: str
+    main_file: str
+    tasks: tuple[Task, ...]
+    superseded_script: SupersededScript | None
+    renames: tuple[Rename, ...]
+    rename_policy: RenamePolicy
+    legacy: Legacy | None
+    config_function: ConfigFunction | None
+    config_blocks: tuple[ConfigBlock, ...]
+    config_module: ConfigModule | None
+    data_package: DataPackage | None
+    deprecation_banner: str = ""
+    source: str = field(default="", compare=False)
+
+    def task(self, task_id: str) -> Task:
+        for task in self.tasks:
+            if task.id == task_id or task.codemod == task_id:
+                return task
+        known = ", ".join(f"{t.id} ({t.codemod})" for t in self.tasks)
+        raise RecipeError(f"unknown task {task_id!r}; this recipe has: {known}")
+
+    def renames_for(self, relative_path: str, main_file: str | None = None) -> tuple[Rename, ...]:
+        """The renames that apply to one file (the legacy rename included).
+
+        ``main_file`` is what the alias "main" stands for (a single-file ROOT names its own).
+        """
+        main = main_file or self.main_file
+        return tuple(
+            r for r in self.all_renames
+            if not r.files or relative_path in {main if f == MAIN_FILE_ALIAS else f for f in r.files}
+        )
+
+    @property
+    def all_renames(self) -> tuple[Rename, ...]:
+        legacy = (Rename(self.legacy.old, self.legacy.new, self.legacy.description),) if self.legacy else ()
+        return self.renames + legacy
+
+    @property
+    def old_names(self) -> dict[str, str]:
+        """Every old name the plan retires, mapped to its replacement."""
+        names = {r.old: r.new for r in self.all_renames}
+        if self.config_module and self.config_function:
+            for alias in self.config_module.deprecated:
+                names[alias.old] = self.config_function.name
+        return names
