@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from codemods.apply.engines.imports import ImportBinding, dotted, import_statement_bindings
+from codemods.apply.engines.imports import (
+    ImportBinding,
+    dotted_or_empty,
+    import_statement_bindings,
+    root_name,
+)
 from codemods.apply.engines.lines import Mentions, children
 
 _MODULE, _FUNCTION, _CLASS, _COMPREHENSION = "module", "function", "class", "comprehension"
@@ -103,16 +108,6 @@ class _Scope:
         return True
 
 
-def _dotted_or_empty(node: cst.BaseExpression | None) -> str:
-    return (dotted(node) if node is not None else None) or ""
-
-
-def _root_name(node: cst.BaseExpression) -> cst.Name | None:
-    while isinstance(node, cst.Attribute):
-        node = node.value
-    return node if isinstance(node, cst.Name) else None
-
-
 def module_imports(module: cst.Module) -> dict[str, list[ImportBinding]]:
     """Imports made at module level (also under ``if``/``try``/``with``), by the name they bind."""
     found: dict[str, list[ImportBinding]] = {}
@@ -189,9 +184,9 @@ class _Resolver:
     def _Attribute(self, node: cst.Attribute, scope: _Scope) -> None:
         self.walk(node.value, scope)
         if node.attr.value in self.names:
-            root = _root_name(node.value)
+            root = root_name(node.value)
             if root is not None:
-                rest = _dotted_or_empty(node.value).split(".")[1:]
+                rest = dotted_or_empty(node.value).split(".")[1:]
                 self.accesses.append((node, root, tuple(rest)))
 
     def _Arg(self, node: cst.Arg, scope: _Scope) -> None:
@@ -258,7 +253,7 @@ class _Resolver:
             self.bind(binding.name, scope)
         if isinstance(node.names, cst.ImportStar):
             return
-        module, level = _dotted_or_empty(node.module), len(node.relative)
+        module, level = dotted_or_empty(node.module), len(node.relative)
         for alias in node.names:
             if isinstance(alias.name, cst.Name) and alias.name.value in self.names:
                 self.from_imports.append(FromImport(alias, module, level, scope.kind == _MODULE))

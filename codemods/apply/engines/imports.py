@@ -152,11 +152,11 @@ class ImportBinding:
         return "." * self.level + self.target_module[1]
 
 
-def _dotted_or_empty(node: cst.BaseExpression | None) -> str:
+def dotted_or_empty(node: cst.BaseExpression | None) -> str:
     return (dotted(node) if node is not None else None) or ""
 
 
-def _root(node: cst.BaseExpression) -> cst.Name | None:
+def root_name(node: cst.BaseExpression) -> cst.Name | None:
     while isinstance(node, cst.Attribute):
         node = node.value
     return node if isinstance(node, cst.Name) else None
@@ -165,13 +165,13 @@ def _root(node: cst.BaseExpression) -> cst.Name | None:
 def import_statement_bindings(node: cst.CSTNode) -> Iterator[ImportBinding]:
     if isinstance(node, cst.Import):
         for alias in node.names:
-            module = _dotted_or_empty(alias.name)
+            module = dotted_or_empty(alias.name)
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 yield ImportBinding(alias.asname.name, module, 0, None, True)
             elif alias.asname is None:
-                yield ImportBinding(_root(alias.name), module, 0, None, False)
+                yield ImportBinding(root_name(alias.name), module, 0, None, False)
     elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
-        module, level = _dotted_or_empty(node.module), len(node.relative)
+        module, level = dotted_or_empty(node.module), len(node.relative)
         for alias in node.names:
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 yield ImportBinding(alias.asname.name, module, level, alias.name.value, True)
