@@ -53,6 +53,15 @@ def make_user_tree(root: Path, files: int, lines: int = 30, seed: int = 7, sourc
     return root
 
 
+def make_user_tree_of_lines(root: Path, lines: int, module_lines: int = 60, source: Path = TARGET_REPO) -> Path:
+    """target_repo (or ``source``) topped up with generated modules until its Python files hold about ``lines`` lines."""
+    base = sum(len(p.read_text(encoding="utf-8").splitlines()) for p in source.rglob("*.py"))
+    files = sum(1 for _ in source.rglob("*.py"))
+    per_module = len(extra_module(random.Random(0), module_lines).splitlines())
+    extra = max(0, -(-(lines - base) // per_module))
+    return make_user_tree(root, files + extra, module_lines, source=source)
+
+
 def measure(root: Path) -> dict[str, float]:
     """One planning run of ROOT in a fresh process: its planning seconds and peak RSS in KiB."""
     wrapper = (

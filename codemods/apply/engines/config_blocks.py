@@ -40,7 +40,8 @@ from codemods.apply.engines.config_mapping import (
     new_call,
 )
 from codemods.apply.engines.imports import imported_names
-from codemods.apply.engines.lines import first_lines
+from codemods.apply.engines.lines import first_lines, visit_mentioning
+from codemods.apply.memo import module_code
 from codemods.apply.session import Context, Refusal
 from codemods.core import cells
 from codemods.core.recipe import ConfigFunction, Task
@@ -162,7 +163,7 @@ def _name_positions(module: cst.Module, names: set[str]):
     LibCST's position and expression-context providers cost ten times more here.
     """
     try:
-        tree = ast.parse(module.code)
+        tree = ast.parse(module_code(module))
     except SyntaxError:
         return None
     reads: dict[str, list[tuple[int, int]]] = {name: [] for name in names}
@@ -357,7 +358,7 @@ def replace_config_blocks(context: Context, task: Task) -> None:
     if run_names:
         # Before the blocks change, so that the reported lines are the file's own.
         updater = UpdateRunNames(module, run_names)
-        new_module = module.visit(updater)
+        new_module = visit_mentioning(module, updater, list(run_names))
         lines = first_lines(module, [call for call, _, _ in updater.updated])
         for call, old, new in updater.updated:
             context.report.info(task.id, f"W&B run name {old!r} -> {new!r} in wandb.init(...)", path, lines[call])

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
 import libcst as cst
-from libcst.codemod.visitors import ImportItem
 
 from codemods.apply.engines.config_function import module_constants
 from codemods.apply.engines.config_mapping import (
@@ -25,8 +24,8 @@ from codemods.apply.engines.config_mapping import (
 from codemods.apply.engines.config_module import GETATTR_TEMPLATE, OldFactories, fill_template
 from codemods.apply.engines.definitions import append_under_banner, statements, top_level_definitions
 from codemods.apply.engines.docstring_renames import rename_in_docstrings
-from codemods.apply.engines.imports import absolute_name, add_imports, imported_names
-from codemods.apply.engines.lines import first_lines
+from codemods.apply.engines.imports import NewImport, absolute_name, add_imports, imported_names
+from codemods.apply.engines.lines import first_lines, visit_mentioning
 from codemods.apply.session import Context, Refusal
 from codemods.core.recipe import Task
 
@@ -155,7 +154,7 @@ def migrate_package_init(context: Context, task: Task, path: str, old: OldFactor
             names += ","
         getattr_def = statements(fill_template(GETATTR_TEMPLATE, NAMES=names, MODULE=_import_module_call(written)))
         new_module = append_under_banner(new_module, getattr_def, context.recipe.deprecation_banner)
-        new_module = add_imports(new_module, [ImportItem("importlib")])
+        new_module = add_imports(new_module, [NewImport("importlib")])
         context.report.info(task.id, "old names stay importable from the package via __getattr__ (they warn)", path)
     context.write_module(path, new_module)
 
@@ -313,8 +312,9 @@ def migrate_callers(context: Context, task: Task, old: OldFactories, root: str, 
                 lines[0],
             )
         migrate = MigrateOldFactoryCalls(context, task, path, module, uses, old, root)
-        new_module = module.visit(migrate)
-        new_module = new_module.visit(RenameOldImports(path, old, function.name, keep=set(uses.other_uses)))
+        new_module = module.visit(migrate)  # calls may go through aliases: no text filter
+        renamer = RenameOldImports(path, old, function.name, keep=set(uses.other_uses))
+        new_module = visit_mentioning(new_module, renamer, list(old.variants))
         if migrate.needs_dataclasses:
-            new_module = add_imports(new_module, [ImportItem("dataclasses")])
+            new_module = add_imports(new_module, [NewImport("dataclasses")])
         context.write_module(path, new_module)

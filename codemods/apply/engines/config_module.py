@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.codemod.visitors import ImportItem
 
 from codemods.apply.engines.config_function import (
     ConfigFactory,
@@ -48,7 +47,7 @@ from codemods.apply.engines.definitions import (
     top_level_definitions,
 )
 from codemods.apply.engines.docstring_renames import rename_in_docstrings
-from codemods.apply.engines.imports import add_imports, dotted_module
+from codemods.apply.engines.imports import NewImport, add_imports, dotted_module
 from codemods.apply.session import Context
 from codemods.core import cells
 from codemods.core.recipe import ConfigFunction, ConfigModule, Recipe, Task
@@ -284,9 +283,9 @@ def migrate_config_module(
     new_module = append_under_banner(new_module, aliases, recipe.deprecation_banner)
     imports = []
     if aliases and BUILDER_NAME in top_level_definitions(new_module) and BUILDER_NAME not in top_level_definitions(module):
-        imports += [ImportItem("dataclasses"), ImportItem("inspect"), ImportItem("warnings")]
+        imports += [NewImport("dataclasses"), NewImport("inspect"), NewImport("warnings")]
     if function.config_class_name not in defined_names(new_module):
-        imports.append(ImportItem(function.config_class_module, function.config_class_name))
+        imports.append(NewImport(function.config_class_module, function.config_class_name))
     written = [s.name.value for s in aliases if isinstance(s, cst.FunctionDef) and s.name.value in old.variants]
     if written:
         context.report.info(task.id, f"kept {', '.join(written)} as deprecated aliases of {function.name}()", path)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import libcst as cst
 
-from codemods.apply.engines.lines import first_lines
+from codemods.apply.engines.lines import first_lines, visit_mentioning
 from codemods.apply.session import Context
 from codemods.core.names import word_pattern
 from codemods.core.recipe import Task
@@ -85,7 +85,7 @@ def rename_in_docstrings(
     variants: Mapping[str, str] | None = None,
 ) -> cst.Module:
     renamer = RenameInDocstrings(renames, skip, variants or {})
-    new_module = module.visit(renamer)
+    new_module = visit_mentioning(module, renamer, list(renames))
     if not renamer.changed:
         return new_module
     starts = first_lines(module, {docstring for docstring, _, _ in renamer.changed})

@@ -11,8 +11,8 @@ scope. A local that shadows an imported name is not told apart, which is the
 price of skipping scope analysis: the engines only act on calls whose keywords
 they then check.
 
-Adding imports goes through LibCST's ``AddImportsVisitor`` only, so that every
-engine places them the same way.
+Adding imports goes through ``add_imports`` only, which places them as LibCST's
+``AddImportsVisitor`` does, so that every engine places them the same way.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 
 from codemods.apply.memo import per_tree
 
@@ -86,22 +84,117 @@ def imported_names(module: cst.Module, expression: cst.BaseExpression) -> frozen
     return frozenset(f"{source}.{rest}" if rest else source for source in sources)
 
 
-def add_imports(module: cst.Module, imports: Sequence[ImportItem]) -> cst.Module:
-    """Add missing imports the way LibCST's codemods do (an existing import is never duplicated)."""
-    bound = import_bindings(module, True)
-    missing = [item for item in imports if not _already_bound(item, bound)]
+@dataclass(frozen=True)
+class NewImport:
+    """An import to ensure: ``import module [as alias]`` or ``from module import name [as alias]``."""
+
+    module: str
+    name: str | None = None
+    alias: str | None = None
+
+
+def add_imports(module: cst.Module, imports: Sequence[NewImport]) -> cst.Module:
+    """Add the missing ``imports`` where LibCST's ``AddImportsVisitor`` puts them; present ones are never duplicated.
+
+    That is: a name from a module the top import block already imports from joins that
+    ``from`` line (new names first, sorted); ``__future__`` imports go before the block;
+    the rest follow it (``import`` lines sorted, then ``from`` lines sorted by module), and
+    the first statement after them gets a blank line. The visitor itself walks and rebuilds
+    the whole tree (and loads LibCST's codemod framework); this touches the statements it
+    changes only, so the other statements keep their remembered code.
+    """
+    missing = missing_imports(module, imports)
     if not missing:
         return module
-    # The visitor needs no metadata: transform_module_impl skips the deep copy transform_module makes.
-    return AddImportsVisitor(CodemodContext(), missing).transform_module_impl(module)
+    body = list(module.body)
+    start = 1 if body and _is_docstring_or_strict(body[0]) else 0
+    end = start
+    while end < len(body) and _single_import(body[end]) is not None:
+        end += 1
+    wanted_from: dict[str, list[tuple[str, str | None]]] = {}
+    for item in missing:
+        if item.name is not None:
+            wanted_from.setdefault(item.module, []).append((item.name, item.alias))
+    for index in range(start, end):
+        body[index] = _merged_from_import(body[index], wanted_from)
+    config = module.config_for_parsing
+    future = [_from_line(name, pairs, config) for name, pairs in wanted_from.items() if name == "__future__"]
+    plain = sorted({item.module for item in missing if item.name is None and item.alias is None})
+    aliased = {item.module: item.alias for item in missing if item.name is None and item.alias is not None}
+    added = [
+        *(cst.parse_statement(f"import {name}", config=config) for name in plain),
+        *(cst.parse_statement(f"import {name} as {alias}", config=config) for name, alias in aliased.items()),
+        *(_from_line(name, pairs, config) for name, pairs in sorted(wanted_from.items()) if name != "__future__"),
+    ]
+    if not future and not added:
+        return module.with_changes(body=body)
+    after = body[end:]
+    if after and (not after[0].leading_lines or after[0].leading_lines[0].comment is not None):
+        after[0] = after[0].with_changes(leading_lines=(cst.EmptyLine(), *after[0].leading_lines))
+    return module.with_changes(body=[*body[:start], *future, *body[start:end], *added, *after])
 
 
-def _already_bound(item: ImportItem, bound: dict[str, frozenset[str]]) -> bool:
-    if item.obj_name is None:
-        local = item.alias or item.module_name.split(".")[0]
-        return (item.alias is None and local in bound.get(local, ())) or item.module_name in bound.get(local, ())
-    local = item.alias or item.obj_name
-    return f"{item.module_name}.{item.obj_name}" in bound.get(local, ())
+def missing_imports(module: cst.Module, imports: Sequence[NewImport]) -> list[NewImport]:
+    """Those of ``imports`` that no top-level import of the module binds yet (anywhere, not only the top block)."""
+    bound = import_bindings(module, True)
+    return [item for item in dict.fromkeys(imports) if not _already_bound(item, bound)]
+
+
+def _from_line(name: str, pairs: list[tuple[str, str | None]], config: cst.PartialParserConfig) -> cst.BaseStatement:
+    names = ", ".join(obj if alias is None else f"{obj} as {alias}" for obj, alias in sorted(pairs, key=str))
+    return cst.parse_statement(f"from {name} import {names}", config=config)
+
+
+def _single_import(statement: cst.BaseStatement) -> cst.Import | cst.ImportFrom | None:
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        small = statement.body[0]
+        if isinstance(small, (cst.Import, cst.ImportFrom)):
+            return small
+    return None
+
+
+def _is_docstring_or_strict(statement: cst.BaseStatement) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    if isinstance(small, cst.Expr):
+        return isinstance(small.value, cst.SimpleString)
+    return (
+        isinstance(small, cst.Assign) and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name) and small.targets[0].target.value == "__strict__"
+    )
+
+
+def _merged_from_import(
+    statement: cst.BaseStatement, wanted: dict[str, list[tuple[str, str | None]]]
+) -> cst.BaseStatement:
+    """The top block's ``from M import ...`` with the names wanted from ``M`` put first (and taken off ``wanted``)."""
+    small = _single_import(statement)
+    if not isinstance(small, cst.ImportFrom) or small.relative:
+        return statement
+    name = dotted_or_empty(small.module)
+    pairs = wanted.pop(name, None) if name else None
+    if not pairs:
+        return statement
+    if isinstance(small.names, cst.ImportStar):  # it brings every plain name; an alias still needs its line
+        aliased = [pair for pair in pairs if pair[1] is not None]
+        if aliased:
+            wanted[name] = aliased
+        return statement
+    new = [cst.ImportAlias(cst.Name(obj)) for obj, alias in sorted(p for p in pairs if p[1] is None)]
+    new += [
+        cst.ImportAlias(cst.Name(obj), asname=cst.AsName(cst.Name(alias)))
+        for obj, alias in sorted(p for p in pairs if p[1] is not None)
+    ]
+    return statement.with_changes(body=[small.with_changes(names=[*new, *small.names])])
+
+
+def _already_bound(item: NewImport, bound: dict[str, frozenset[str]]) -> bool:
+    if item.name is None:
+        local = item.alias or item.module.split(".")[0]
+        return (item.alias is None and local in bound.get(local, ())) or item.module in bound.get(local, ())
+    local = item.alias or item.name
+    return f"{item.module}.{item.name}" in bound.get(local, ())
 
 
 def dotted_module(path: str) -> str:

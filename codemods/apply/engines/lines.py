@@ -1,16 +1,16 @@
-"""Line numbers of a few nodes, from one code generation pass.
+"""Line numbers of a few nodes, and which statements mention a name, from remembered statement code.
 
 LibCST's ``PositionProvider`` records a range for every node of the tree, which
 costs several times a parse on a 3,000-line notebook-script; the engines only
-need the first line of the handful of nodes they report. Generating the code
-once and counting newlines when one of those nodes starts gives the same lines
-(the syntactic start, as ``PositionProvider`` gives it) for a fraction of that.
+need the first line of the handful of nodes they report. Each top-level
+statement's code is generated once and remembered (see ``memo.statement_code``),
+so a line is the newlines of the statements before it plus a short walk through
+the one statement that holds the node: the syntactic start, as
+``PositionProvider`` gives it.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
 import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -18,15 +18,15 @@ from contextlib import contextmanager
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
-from codemods.apply.memo import module_code, per_tree
+from codemods.apply.memo import statement_code
 
 
 class _LineRecordingState(CodegenState):
-    def __init__(self, module: cst.Module, targets: Collection[cst.CSTNode]):
+    def __init__(self, module: cst.Module, targets: Collection[cst.CSTNode], first_line: int):
         super().__init__(default_indent=module.default_indent, default_newline=module.default_newline)
         self.targets = targets
         self.lines: dict[cst.CSTNode, int] = {}
-        self._line = 1
+        self._line = first_line
         self._counted = 0
 
     def _current_line(self) -> int:
@@ -54,17 +54,30 @@ class _LineRecordingState(CodegenState):
 
 def statements_mentioning(module: cst.Module, words: Collection[str]) -> list[tuple[int, cst.BaseStatement]]:
     """(index, statement) of the top-level statements whose text holds one of ``words``: the filter before a walk."""
-    mentions = Mentions(module, words, module_code(module))
+    mentions = Mentions(module, words)
     return [(index, stmt) for index, stmt in enumerate(module.body) if mentions(stmt)]
 
 
 def first_lines(module: cst.Module, nodes: Collection[cst.CSTNode]) -> dict[cst.CSTNode, int]:
-    """The 1-based line where each of ``nodes`` starts in ``module``'s code."""
-    if not nodes:
-        return {}
-    state = _LineRecordingState(module, nodes if isinstance(nodes, (set, frozenset, dict)) else set(nodes))
-    module._codegen(state)
-    return state.lines
+    """The 1-based line where each of ``nodes`` starts in ``module``'s code.
+
+    Only the top-level statements that contain one of ``nodes`` are generated again; the
+    others contribute their remembered line count.
+    """
+    targets = nodes if isinstance(nodes, (set, frozenset, dict)) else set(nodes)
+    wanted = {id(node) for node in targets}
+    lines: dict[cst.CSTNode, int] = {}
+    line = 1
+    for statement in (*module.header, *module.body, *module.footer):
+        if len(lines) == len(wanted):
+            break
+        known = statement_code(module, statement)
+        if any(key in known.nodes for key in wanted):
+            state = _LineRecordingState(module, targets, line)
+            statement._codegen(state)
+            lines.update(state.lines)
+        line += known.line_breaks
+    return lines
 
 
 # Fields that only hold whitespace, punctuation or operators: never a name.
@@ -74,8 +87,6 @@ _SKIPPED_FIELDS = re.compile(
     r"trailing_whitespace|asynchronous|relative)$"
 )
 _FIELDS: dict[type, tuple[str, ...]] = {}
-_FIELDS: dict[type, tuple[str, ...]] = {}
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -92,20 +103,6 @@ def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
                     yield item
 
 
-@functools.lru_cache(maxsize=8)
-def _statement_spans(source: str) -> tuple[ast.stmt, ...] | None:
-    """Every statement ``ast`` finds in a source, in order; several name filters ask about one text."""
-    try:
-        return tuple(_ast_statements(ast.parse(source).body))
-    except (SyntaxError, ValueError, RecursionError):
-        return None
-
-
-@per_tree
-def _cst_units(module: cst.Module) -> list[tuple[cst.BaseStatement | None, int]]:
-    return list(_cst_statements(module.body))
-
-
 class Mentions:
     """Whether a node's source text contains one of the names (memoised: nodes are shared)."""
 
@@ -113,67 +110,45 @@ class Mentions:
         self.module = module
         self.names = tuple(names)
         self._seen: dict[int, bool] = {}
-        if source is not None:
-            self._from_spans(source)
-
-    def _from_spans(self, source: str) -> None:
-        """Answer for every statement from the line spans ``ast`` finds: code generation costs far more."""
-        spans = _statement_spans(source)
-        if spans is None:
-            return
-        units = _cst_units(self.module)
-        if sum(count for _, count in units) != len(spans):
-            return
-        lines = _LINE_BREAK.split(source)  # ast's line breaks; splitlines() also breaks at \f and others
-        blank = [not line.strip() or line.lstrip().startswith("#") for line in lines]
-        hits = [0]
-        for line in lines:
-            hits.append(hits[-1] + any(name in line for name in self.names))
-        index = 0
-        for statement, count in units:
-            group, index = spans[index : index + count], index + count
-            if statement is None:
-                continue
-            first = group[0]
-            start = min([first.lineno] + [d.lineno for d in getattr(first, "decorator_list", ())]) - 1
-            end = max(span.end_lineno for span in group)
-            # Comment lines around a statement (leading lines, a block's footer) belong to it or its neighbour.
-            while start > 0 and blank[start - 1]:
-                start -= 1
-            while end < len(lines) and blank[end]:
-                end += 1
-            self._seen[id(statement)] = hits[end] > hits[start]
+        self._top = {id(statement) for statement in module.body}
+        # A text that names none of them answers every question at once.
+        self._nowhere = source is not None and not any(name in source for name in self.names)
 
     def __call__(self, node: cst.CSTNode) -> bool:
+        if self._nowhere:
+            return False
         key = id(node)
         if key not in self._seen:
-            code = self.module.code_for_node(node)
+            if key in self._top:
+                code = statement_code(self.module, node).code
+            else:
+                code = self.module.code_for_node(node)
             self._seen[key] = any(name in code for name in self.names)
         return self._seen[key]
 
 
-def _cst_statements(statements) -> Iterator[tuple[cst.BaseStatement | None, int]]:
-    """Statements in source order, each with how many ``ast`` statements it stands for."""
-    for statement in statements:
-        if isinstance(statement, cst.SimpleStatementLine):
-            yield statement, len(statement.body)
-            continue
-        yield statement, 1
-        for child in children(statement):
-            if isinstance(child, cst.If):  # elif
-                yield from _cst_statements([child])
-                continue
-            if isinstance(child, (cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)):
-                child = child.body
-            if isinstance(child, cst.SimpleStatementSuite):
-                yield None, len(child.body)
-            elif isinstance(child, cst.IndentedBlock):
-                yield from _cst_statements(child.body)
+def visit_mentioning(module: cst.Module, transformer: cst.CSTTransformer, words: Collection[str]) -> cst.Module:
+    """``module.visit(transformer)`` where top-level statements that mention none of ``words`` are left alone.
 
+    For a transformer that can only change code naming one of ``words``. The skipped
+    statements are neither walked nor rebuilt: the new tree shares them, so their
+    remembered code and lines stay valid (a full walk costs as much as a parse).
+    """
+    mentions = Mentions(module, words)
+    skipped = {id(statement) for statement in module.body if not mentions(statement)}
+    if not skipped:
+        return module.visit(transformer)
+    on_visit, on_leave = transformer.on_visit, transformer.on_leave
 
-def _ast_statements(statements) -> Iterator[ast.stmt]:
-    for statement in statements:
-        yield statement
-        for name in ("body", "handlers", "orelse", "finalbody", "cases"):
-            for item in getattr(statement, name, ()):
-                yield from _ast_statements(item.body if isinstance(item, (ast.ExceptHandler, ast.match_case)) else [item])
+    def visit(node: cst.CSTNode) -> bool:
+        return id(node) not in skipped and on_visit(node)
+
+    def leave(original: cst.CSTNode, updated: cst.CSTNode):
+        return original if id(original) in skipped else on_leave(original, updated)
+
+    # Instance attributes shadow the two hooks LibCST calls for every node, for this walk only.
+    transformer.on_visit, transformer.on_leave = visit, leave  # type: ignore[method-assign]
+    try:
+        return module.visit(transformer)
+    finally:
+        del transformer.on_visit, transformer.on_leave
