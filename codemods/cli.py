@@ -11,6 +11,7 @@ import typer
 
 from codemods.consoles import plain, stderr_console, stdout_console
 from codemods.core.journal import UndoError
+from codemods.core.preflight import RootError, check_root, nothing_of_the_recipe
 from codemods.core.recipe import RecipeError, load_recipe
 from codemods.core.workspace import Workspace, WorkspaceError
 
@@ -33,7 +34,8 @@ EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 RootArgument = Annotated[
     Path,
     typer.Argument(
-        help="Repository directory to migrate, or a single main file (then only that file is migrated).",
+        help="Repository directory to migrate, or a single main file (.py) or notebook (.ipynb): then only "
+        "that file is migrated.",
         show_default=False,
     ),
 ]
@@ -53,9 +55,22 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+def _refuse_if_nothing_of_the_recipe(root: Path, plan) -> None:
+    """Nothing to do is success only where the plan has been carried out, not in the wrong directory."""
+    try:
+        reason = nothing_of_the_recipe(root, plan)
+    except WorkspaceError as error:
+        raise _fail(str(error)) from None
+    if reason:
+        raise _fail(reason)
+
+
 def _recipe(root: Path, recipe: Path | None):
-    if not root.exists():
-        raise _fail(f"{root} does not exist")
+    """The recipe for ROOT, once ROOT is known to be a directory, a Python file or a notebook."""
+    try:
+        check_root(root)
+    except RootError as error:
+        raise _fail(str(error)) from None
     try:
         return load_recipe(recipe, root)
     except RecipeError as error:
@@ -71,9 +86,10 @@ def status(
     """Show the plan's tasks and whether each is pending, done or not applicable for ROOT.
 
     States come from the same planning pass `apply` makes (which files would each task change?),
-    never from a marker file.
+    never from a marker file. Exit codes: 0 shown, 2 bad input (ROOT missing, not a Python file or
+    notebook, or a directory holding nothing of the recipe; a bad recipe).
     """
-    from codemods.apply.migration import task_states
+    from codemods.apply.migration import TaskState, task_states
     from codemods.apply.render import task_table
     from codemods.apply.session import Refusal
 
@@ -82,6 +98,8 @@ def status(
         states = task_states(root, plan)
     except (WorkspaceError, Refusal) as error:
         raise _fail(str(error)) from None
+    if all(outcome.state is not TaskState.PENDING for outcome in states):
+        _refuse_if_nothing_of_the_recipe(root, plan)
     console = stdout_console()
     console.print(task_table(plan, states, str(root), verbose, console.width if console.is_terminal else None))
 
@@ -112,7 +130,8 @@ def apply(
     """Carry out the plan on ROOT: every change is computed in memory, then all files are written or none.
 
     Exit codes: 0 success (or nothing to do), 1 --strict found unintended behaviour changes, 2 bad input
-    (missing ROOT, bad recipe, dirty git tree, or a task that refuses to run safely).
+    (ROOT missing, not a Python file or notebook, or a directory holding nothing of the recipe; a bad recipe;
+    a dirty git tree; a name the plan would define twice; or a task that refuses to run safely).
     """
     from codemods.apply.migration import plan_migration
     from codemods.apply.render import render_migration
@@ -132,6 +151,8 @@ def apply(
     except (Refusal, WorkspaceError) as error:
         raise _fail(f"{error}\nnothing was written") from None
 
+    if not migration.changes:
+        _refuse_if_nothing_of_the_recipe(root, plan)
     render_migration(stdout_console(), migration, show_diff=diff, verbose=verbose)
     if not migration.changes:
         stdout_console().print("[green]Nothing to do:[/] every selected task is already done.")
@@ -202,7 +223,8 @@ def check(
     Scans Python files and notebooks (code, markdown and stored outputs). Columns are 1-based and counted
     in characters. A line ending in `# refactor: allow-stale` is allowed. Old names in stored notebook
     outputs are reported as warnings (they record past runs) and do not fail the check.
-    Exit codes: 0 clean, 1 stale names found, 2 error (unreadable ROOT or file, bad recipe).
+    Exit codes: 0 clean, 1 stale names found, 2 error (ROOT missing or unreadable, not a Python file or
+    notebook, or holding none to check; a bad recipe; an unreadable file).
     """
     from codemods.check import CheckError, find_stale
     from codemods.check.formats import render_github, render_json, render_sarif, render_text
@@ -213,6 +235,10 @@ def check(
         result = find_stale(root, plan, exclude=exclude or (), jobs=jobs, progress=progress)
     except CheckError as error:
         raise _fail(str(error)) from None
+    if result.files_scanned == 0 and not result.errors:
+        # A check that read nothing is a wrong path or an --exclude that hides everything, not a clean tree.
+        hidden = " (after --exclude)" if exclude else ""
+        raise _fail(f"nothing to check: {root} holds no Python file or notebook{hidden}")
     if output_format is OutputFormat.text:
         render_text(result, stdout_console())
         if verbose:
@@ -252,11 +278,14 @@ def verify(
 ) -> None:
     """Prove the migrated ROOT is sound: no stale names, files parse, and (with --smoke) it still trains.
 
-    Exit codes: 0 every check passed, 1 a check failed.
+    Verify runs the repository's own code (it imports the migrated modules, and trains with --smoke), and
+    says so before it does. Exit codes: 0 every check passed, 1 a check failed, 2 bad input (ROOT missing,
+    not a Python file or notebook, or holding nothing of the recipe; a bad recipe).
     """
     from codemods.verify import render_verification, run_verification
 
     plan = _recipe(root, recipe)
+    _refuse_if_nothing_of_the_recipe(root, plan)
     outcome = run_verification(root, plan, smoke=smoke, device=device.value, steps=steps)
     render_verification(outcome, stdout_console())
     if report is not None:

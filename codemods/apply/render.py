@@ -12,6 +12,7 @@ from rich.text import Text
 
 from codemods.apply.migration import Migration, TaskOutcome, TaskState
 from codemods.apply.session import Impact, Level, Report
+from codemods.consoles import visible
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import FileChange
 
@@ -22,7 +23,7 @@ _IMPACT_STYLE = {Impact.INTENDED: "green", Impact.UNINTENDED: "bold red", Impact
 
 def titled(title: str, table: Table) -> Group:
     """A title on its own line: a table title wraps to the table's width, which would split a path."""
-    return Group(Text(title, style="italic"), table)
+    return Group(Text(visible(title, one_line=True), style="italic"), table)
 
 
 def task_table(
@@ -40,22 +41,23 @@ def task_table(
     table.add_column("detail", overflow="fold", min_width=longest or None)
     for outcome in outcomes:
         state = outcome.state
-        title = Text(outcome.task.title)
+        title = Text(visible(outcome.task.title))
         if verbose and outcome.description:
             title.append(f"\n{outcome.description}", style="dim")
-        detail = "\n".join(outcome.paths) if outcome.paths else outcome.detail
-        table.add_row(outcome.task.id, title, Text(state.value, style=_STATE_STYLE[state]), detail)
+        detail = "\n".join(visible(p, one_line=True) for p in outcome.paths) if outcome.paths else visible(outcome.detail)
+        table.add_row(Text(visible(outcome.task.id)), title, Text(state.value, style=_STATE_STYLE[state]), Text(detail))
     return titled(f"{recipe.title} — {root}", table)
 
 
 def print_diff(console: Console, change: FileChange) -> None:
     """Coloured in a terminal; elsewhere the plain unified diff, never cropped, so it can be saved as a patch."""
-    diff = change.unified_diff()
+    diff = visible(change.unified_diff())
     if not console.is_terminal:
         console.print(diff, markup=False, highlight=False, soft_wrap=True, end="")
         return
     body = Syntax(diff, "diff", theme="ansi_dark", word_wrap=True) if diff else Text("(binary or empty)")
-    console.print(Panel(body, title=f"{change.kind}: {change.path}", title_align="left", border_style="blue"))
+    title = Text(f"{change.kind}: {visible(change.path, one_line=True)}")
+    console.print(Panel(body, title=title, title_align="left", border_style="blue"))
 
 
 def behaviour_tables(report: Report) -> list[Group]:
@@ -76,8 +78,9 @@ def behaviour_tables(report: Report) -> list[Group]:
         for change in changes:
             impact = Text(change.impact.value, style=_IMPACT_STYLE[change.impact])
             if change.reason:
-                impact.append(f": {change.reason}", style="dim")
-            table.add_row(change.field, change.before, change.after, impact)
+                impact.append(f": {visible(change.reason)}", style="dim")
+            # Values are source text from the user's files: shown as written, never read as markup.
+            table.add_row(*(Text(visible(value)) for value in (change.field, change.before, change.after)), impact)
         tables.append(titled(title, table))
     return tables
 
@@ -87,10 +90,11 @@ def notes_lines(report: Report, verbose: bool = False) -> list[Text]:
     lines = [Text("Notes", style="bold")] if notes else []
     for note in notes:
         where = f"{note.path}:{note.line}" if note.path and note.line else (note.path or "")
+        where = visible(where, one_line=True)
         line = Text.assemble(
             (f"{note.level.value:>7}", _LEVEL_STYLE[note.level]), (f" [task {note.task}] ", "dim"), (where, "cyan")
         )
-        line.append(f"  {note.message}" if where else f" {note.message}")
+        line.append(f"  {visible(note.message)}" if where else f" {visible(note.message)}")
         lines.append(line)
     return lines
 

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from codemods import __version__ as _VERSION
 from codemods.check.findings import CheckResult, Finding
+from codemods.consoles import plain, visible
 from codemods.core.occurrences import IDENTIFIER_CONTAINING, UNPARSED_TEXT
 from codemods.core.recipe import Recipe
 
@@ -41,6 +42,14 @@ RULE_STALE = "stale-name"
 RULE_STALE_IN_IDENTIFIER = "stale-name-in-identifier"
 RULE_UNPARSED = "stale-name-in-unparsed-file"
 _SOURCE_WIDTH = 160
+# What json.dumps leaves raw but a terminal may obey: DEL, C1 controls, bidi overrides.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _json(data: object) -> str:
+    """JSON keeping every character of the data, with each control character as a ``\\uXXXX`` escape."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
 
 
 def _message(finding: Finding) -> str:
@@ -70,12 +79,13 @@ def _file_position(finding: Finding) -> tuple[int, int]:
 # ------------------------------------------------------------------------ json
 def render_json(result: CheckResult) -> str:
     """A JSON list of findings (stable keys, see ``Finding.to_dict``)."""
-    return json.dumps([f.to_dict() for f in result.findings], indent=2, ensure_ascii=False) + "\n"
+    return _json([f.to_dict() for f in result.findings])
 
 
 # ---------------------------------------------------------------------- github
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # A runner echoes the command into the log, where a control character would reach the terminal.
+    return visible(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:
@@ -214,7 +224,7 @@ def render_sarif(result: CheckResult, recipe: Recipe) -> str:
         "results": results,
     }
     log = {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return _json(log)
 
 
 # ------------------------------------------------------------------------ text
@@ -236,9 +246,12 @@ def _source_excerpt(finding: Finding) -> Text:
     text = Text("    ")
     if left:
         text.append("…", style="dim")
-    text.append(line.rstrip())
-    offset = 4 + (1 if left else 0)
-    text.stylize("bold red", offset + start - left, offset + start - left + width)
+    # Each piece is made visible on its own, so the highlight stays on the name.
+    line = line.rstrip()
+    name_start, name_end = start - left, start - left + width
+    text.append(visible(line[:name_start]))
+    text.append(visible(line[name_start:name_end]), style="bold red")
+    text.append(visible(line[name_end:]))
     if left + _SOURCE_WIDTH < len(finding.source_line):
         text.append("…", style="dim")
     return text
@@ -251,7 +264,7 @@ def render_text(result: CheckResult, console: Console) -> None:
         by_file[finding.path].append(finding)
     for path, findings in by_file.items():
         count = f"{len(findings)} stale name{'s' if len(findings) != 1 else ''}"
-        console.print(Text.assemble((path, "bold"), "  ", (count, "dim")))
+        console.print(Text.assemble((visible(path, one_line=True), "bold"), "  ", (count, "dim")))
         for finding in findings:
             where = f"cell {finding.cell} " if finding.cell is not None else ""
             position = f"{where}{finding.line}:{finding.column}"
@@ -263,9 +276,9 @@ def render_text(result: CheckResult, console: Console) -> None:
             console.print(_source_excerpt(finding), soft_wrap=True, highlight=False)
         console.print()
     for path in result.unparsed:
-        console.print(f"[yellow]warning:[/] {escape(path)} does not parse; its old names were found in its text")
+        console.print(f"[yellow]warning:[/] {plain(visible(path, one_line=True))} does not parse; its old names were found in its text")
     for error in result.errors:
-        console.print(f"[red]error:[/] {escape(error)}")
+        console.print(f"[red]error:[/] {plain(error)}")
     files = len(by_file)
     scanned = f"{result.files_scanned} file{'s' if result.files_scanned != 1 else ''} checked"
     warnings = len(result.findings) - len(result.failures)

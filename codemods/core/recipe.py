@@ -8,11 +8,9 @@ never hard-code a name from the plan.
 from __future__ import annotations
 
 import ast
-import re
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,21 +37,11 @@ from codemods.core.recipe_model import (  # noqa: F401 - the model is imported f
     SupersededScript,
     Task,
 )
+from codemods.core.recipe_schema import Table, binding_name, dotted_name, file_list, identifier, relative_path
 
 DEFAULT_RECIPE = "consolidate_training_configs.toml"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _require(table: dict[str, Any], key: str, where: str) -> Any:
-    if key not in table:
-        raise RecipeError(f"{where}: missing required key {key!r}")
-    return table[key]
-
-
-def _check_identifier(name: str, where: str) -> str:
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
-        raise RecipeError(f"{where}: {name!r} is not a Python identifier")
-    return name
+_SUBSTRING_IDENTIFIERS = ("rename", "keep")
+_SUBSTRING_STYLES = ("snake_case", "verbatim")
 
 
 def _check_source(source: str, where: str) -> str:
@@ -64,187 +52,342 @@ def _check_source(source: str, where: str) -> str:
     return source
 
 
-def _tasks(data: dict[str, Any]) -> tuple[Task, ...]:
+def _tasks(data: Table) -> tuple[Task, ...]:
     tasks = []
-    for index, raw in enumerate(data.get("tasks", [])):
-        where = f"tasks[{index}]"
-        tasks.append(Task(str(_require(raw, "id", where)), _require(raw, "codemod", where), raw.get("title", "")))
+    for raw in data.tables("tasks"):
+        task_id = raw.value("id", (str, int), required=True)
+        codemod = identifier(raw.required("codemod"), raw.field("codemod"))
+        tasks.append(Task(str(task_id), codemod, raw.text("title", "")))
+        raw.done()
     if not tasks:
         raise RecipeError("the recipe lists no [[tasks]]")
+    ids = [task.id for task in tasks]
+    repeated = sorted({task_id for task_id in ids if ids.count(task_id) > 1})
+    if repeated:
+        raise RecipeError(f"tasks: id {repeated[0]!r} is used by more than one task")
     return tuple(tasks)
 
 
-def _renames(data: dict[str, Any]) -> tuple[Rename, ...]:
+def _renames(data: Table) -> tuple[Rename, ...]:
     renames = []
-    for index, raw in enumerate(data.get("renames", [])):
-        where = f"renames[{index}]"
-        old = _check_identifier(_require(raw, "old", where), where)
-        new = _check_identifier(_require(raw, "new", where), where)
-        renames.append(Rename(old, new, raw.get("description", ""), tuple(raw.get("files", ()))))
+    for raw in data.tables("renames"):
+        old = binding_name(raw.required("old"), raw.field("old"))
+        new = binding_name(raw.required("new"), raw.field("new"))
+        files = file_list(raw.strings("files"), raw.field("files"))
+        renames.append(Rename(old, new, raw.text("description", ""), files))
+        raw.done()
     return tuple(renames)
 
 
-def _config_function(raw: dict[str, Any] | None) -> ConfigFunction | None:
+def _parameter_sections(raw: Table) -> tuple[ParameterSection, ...]:
+    sections = []
+    for section in raw.tables("parameter_sections", required=True):
+        params = []
+        for p in section.tables("parameters"):
+            default = p.text("default")
+            if default is not None:
+                _check_source(default, p.field("default"))
+            name = binding_name(p.required("name"), p.field("name"))
+            params.append(Parameter(name, _check_source(p.required("annotation"), p.field("annotation")), default, p.text("comment", "")))
+            p.done()
+        sections.append(ParameterSection(section.text("comment", ""), tuple(params)))
+        section.done()
+    return tuple(sections)
+
+
+def _field_sections(raw: Table) -> tuple[FieldSection, ...]:
+    sections = []
+    for section in raw.tables("field_sections", required=True):
+        fields = []
+        for f in section.tables("fields"):
+            # A field is a keyword argument of the config class, not a binding: a builtin's name is fine.
+            name = identifier(f.required("name"), f.field("name"))
+            value = _check_source(f.required("value"), f.field("value"))
+            fields.append(Field(name, value, f.text("comment", ""), f.flag("derived", False)))
+            f.done()
+        sections.append(FieldSection(section.text("comment", ""), tuple(fields)))
+        section.done()
+    return tuple(sections)
+
+
+def _config_function(data: Table) -> ConfigFunction | None:
+    raw = data.table("config_function")
     if raw is None:
         return None
-    where = "config_function"
-    sections = []
-    for s_index, section in enumerate(_require(raw, "parameter_sections", where)):
-        params = []
-        for p_index, p in enumerate(section.get("parameters", [])):
-            p_where = f"{where}.parameter_sections[{s_index}].parameters[{p_index}]"
-            default = p.get("default")
-            if default is not None:
-                _check_source(default, p_where)
-            params.append(
-                Parameter(_check_identifier(p["name"], p_where), p["annotation"], default, p.get("comment", ""))
-            )
-        sections.append(ParameterSection(section.get("comment", ""), tuple(params)))
-    field_sections = []
-    for s_index, section in enumerate(_require(raw, "field_sections", where)):
-        fields = []
-        for f_index, f in enumerate(section.get("fields", [])):
-            f_where = f"{where}.field_sections[{s_index}].fields[{f_index}]"
-            fields.append(
-                Field(
-                    _check_identifier(f["name"], f_where),
-                    _check_source(f["value"], f_where),
-                    f.get("comment", ""),
-                    bool(f.get("derived", False)),
-                )
-            )
-        field_sections.append(FieldSection(section.get("comment", ""), tuple(fields)))
-    local_vars = tuple(LocalVariable(v["name"], v["value"]) for v in raw.get("locals", []))
+    config_class = dotted_name(raw.required("config_class"), raw.field("config_class"))
+    local_vars = []
+    for variable in raw.tables("locals"):
+        local_vars.append(LocalVariable(binding_name(variable.required("name"), variable.field("name")), variable.required("value")))
+        variable.done()
+    defaults = raw.string_table("library_defaults")
+    for key, value in defaults.items():
+        _check_source(value, f"{raw.field('library_defaults')}.{key}")
     function = ConfigFunction(
-        name=_check_identifier(_require(raw, "name", where), where),
-        config_class=_require(raw, "config_class", where),
-        return_annotation=raw.get("return_annotation", raw["config_class"].rsplit(".", 1)[-1]),
-        docstring=raw.get("docstring", ""),
-        output_root_default=raw.get("output_root_default", "./outputs"),
-        locals=local_vars,
-        parameter_sections=tuple(sections),
-        field_sections=tuple(field_sections),
-        library_defaults={k: _check_source(v, f"{where}.library_defaults") for k, v in raw.get("library_defaults", {}).items()},
-        stack_notes=dict(raw.get("stack_notes", {})),
+        name=binding_name(raw.required("name"), raw.field("name")),
+        config_class=config_class,
+        return_annotation=_check_source(raw.text("return_annotation", config_class.rsplit(".", 1)[-1]), raw.field("return_annotation")),
+        docstring=raw.text("docstring", ""),
+        output_root_default=raw.text("output_root_default", "./outputs"),
+        locals=tuple(local_vars),
+        parameter_sections=_parameter_sections(raw),
+        field_sections=_field_sections(raw),
+        library_defaults=defaults,
+        stack_notes=raw.string_table("stack_notes"),
     )
+    raw.done()
     names = [p.name for p in function.parameters]
     if len(names) != len(set(names)):
-        raise RecipeError(f"{where}: a parameter is listed twice")
+        raise RecipeError("config_function: a parameter is listed twice")
     if not names or function.parameters[0].default is not None:
-        raise RecipeError(f"{where}: the first parameter must be the variant name, without a default")
+        raise RecipeError("config_function: the first parameter must be the variant name, without a default")
     return function
 
 
-def _config_blocks(data: dict[str, Any], function: ConfigFunction | None) -> tuple[ConfigBlock, ...]:
+def _config_blocks(data: Table, function: ConfigFunction | None) -> tuple[ConfigBlock, ...]:
     blocks = []
     known = {p.name for p in function.parameters} if function else set()
-    for index, raw in enumerate(data.get("config_blocks", [])):
-        where = f"config_blocks[{index}]"
-        overrides = dict(raw.get("overrides", {}))
+    for raw in data.tables("config_blocks"):
+        overrides = raw.string_table("overrides")
         for key, value in overrides.items():
             if key not in known:
-                raise RecipeError(f"{where}: override {key!r} is not a parameter of the config function")
-            _check_source(value, where)
-        new_target = raw.get("new_target")
+                raise RecipeError(f"{raw.field('overrides')}: override {key!r} is not a parameter of the config function")
+            _check_source(value, f"{raw.field('overrides')}.{key}")
+        new_target = raw.text("new_target")
+        collator = raw.text("collator")
         blocks.append(
             ConfigBlock(
-                _check_identifier(_require(raw, "target", where), where),
-                _require(raw, "variant", where),
+                binding_name(raw.required("target"), raw.field("target")),
+                raw.required("variant"),
                 overrides,
-                _check_identifier(new_target, where) if new_target else None,
-                _check_identifier(raw["collator"], where) if raw.get("collator") else None,
+                binding_name(new_target, raw.field("new_target")) if new_target else None,
+                binding_name(collator, raw.field("collator")) if collator else None,
             )
         )
+        raw.done()
     if blocks and function is None:
         raise RecipeError("config_blocks need a [config_function]")
     return tuple(blocks)
 
 
-def _rename_policy(raw: dict[str, Any]) -> RenamePolicy:
-    known = {f for f in RenamePolicy.__dataclass_fields__}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise RecipeError(f"rename_policy: unknown key(s) {unknown}; known: {sorted(known)}")
-    values = dict(raw)
-    if "documents" in values:
-        values["documents"] = tuple(values["documents"])
-    return RenamePolicy(**values)
+def _rename_policy(data: Table) -> RenamePolicy:
+    raw = data.table("rename_policy")
+    if raw is None:
+        return RenamePolicy()
+    defaults = RenamePolicy()
+    policy = RenamePolicy(
+        comments=raw.flag("comments", defaults.comments),
+        strings=raw.flag("strings", defaults.strings),
+        substring_identifiers=raw.text("substring_identifiers", defaults.substring_identifiers),
+        substring_style=raw.text("substring_style", defaults.substring_style),
+        documents=raw.strings("documents", defaults.documents),
+        locals=raw.flag("locals", defaults.locals),
+    )
+    raw.done()
+    if policy.substring_identifiers not in _SUBSTRING_IDENTIFIERS:
+        raise RecipeError("rename_policy.substring_identifiers must be 'rename' or 'keep'")
+    if policy.substring_style not in _SUBSTRING_STYLES:
+        raise RecipeError("rename_policy.substring_style must be 'snake_case' or 'verbatim'")
+    return policy
+
+
+def _legacy(data: Table) -> Legacy | None:
+    raw = data.table("legacy")
+    if raw is None:
+        return None
+    legacy = Legacy(
+        binding_name(raw.required("old"), raw.field("old")),
+        binding_name(raw.required("new"), raw.field("new")),
+        raw.text("banner", ""),
+        raw.text("docstring", ""),
+        raw.text("description", ""),
+        file_list(raw.strings("files", (MAIN_FILE_ALIAS,)), raw.field("files")),
+    )
+    raw.done()
+    return legacy
+
+
+def _superseded_script(data: Table) -> SupersededScript | None:
+    raw = data.table("superseded_script")
+    if raw is None:
+        return None
+    script = SupersededScript(
+        relative_path(raw.required("path"), raw.field("path")),
+        dotted_name(raw.required("module"), raw.field("module")),
+        binding_name(raw.required("superseded_by"), raw.field("superseded_by")),
+    )
+    raw.done()
+    return script
+
+
+def _config_module(data: Table) -> ConfigModule | None:
+    raw = data.table("config_module")
+    if raw is None:
+        return None
+    deprecated = []
+    for alias in raw.tables("deprecated"):
+        deprecated.append(DeprecatedFunction(binding_name(alias.required("old"), alias.field("old")), alias.required("variant")))
+        alias.done()
+    package_init = raw.text("package_init", "")
+    module = ConfigModule(
+        relative_path(raw.required("path"), raw.field("path")),
+        relative_path(package_init, raw.field("package_init")) if package_init else "",
+        tuple(deprecated),
+    )
+    raw.done()
+    return module
+
+
+def _data_package(data: Table) -> DataPackage | None:
+    raw = data.table("data_package")
+    if raw is None:
+        return None
+    package_init = raw.text("package_init", "")
+    exports = raw.strings("exports")
+    for index, name in enumerate(exports):
+        binding_name(name, f"{raw.field('exports')}[{index}]")
+    package = DataPackage(
+        relative_path(raw.required("collators"), raw.field("collators")),
+        relative_path(package_init, raw.field("package_init")) if package_init else "",
+        exports,
+    )
+    raw.done()
+    return package
+
+
+def _plain_table(data: Table, key: str, *fields: str) -> dict[str, str]:
+    raw = data.table(key)
+    if raw is None:
+        return {}
+    values = {name: raw.text(name, "") for name in fields}
+    raw.done()
+    return values
+
+
+def _check_renames(recipe: Recipe) -> None:
+    """One new name per old name, and no name renamed to itself."""
+    seen: dict[str, str] = {}
+    for rename in recipe.all_renames:
+        if rename.old == rename.new:
+            raise RecipeError(f"renames: {rename.old!r} is renamed to itself")
+        if seen.get(rename.old, rename.new) != rename.new:
+            raise RecipeError(f"renames: {rename.old!r} is renamed twice, to {seen[rename.old]!r} and to {rename.new!r}")
+        seen[rename.old] = rename.new
 
 
 def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
+    """The recipe in ``text``, every table checked; a RecipeError names the file, the table and the key."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise RecipeError(f"{source}: not valid TOML ({error})") from None
-    plan = _require(data, "plan", source)
-    function = _config_function(data.get("config_function"))
-    legacy_raw = data.get("legacy")
-    legacy = None
-    if legacy_raw:
-        legacy = Legacy(
-            _check_identifier(_require(legacy_raw, "old", "legacy"), "legacy"),
-            _check_identifier(_require(legacy_raw, "new", "legacy"), "legacy"),
-            legacy_raw.get("banner", ""),
-            legacy_raw.get("docstring", ""),
-            legacy_raw.get("description", ""),
-            tuple(legacy_raw.get("files", ("main",))),
-        )
-    script = data.get("superseded_script")
-    module = data.get("config_module")
-    package = data.get("data_package")
+    try:
+        return _parse(Table(data, ""), source)
+    except RecipeError as error:
+        raise RecipeError(f"{source}: {error}") from None
+
+
+def _parse(data: Table, source: str) -> Recipe:
+    plan = data.table("plan", required=True)
+    assert plan is not None
+    name = plan.required("name")
+    title, main_file = plan.text("title", name), relative_path(plan.required("main_file"), plan.field("main_file"))
+    plan.done()
+    function = _config_function(data)
     recipe = Recipe(
-        name=_require(plan, "name", "plan"),
-        title=plan.get("title", plan["name"]),
-        main_file=_require(plan, "main_file", "plan"),
+        name=name,
+        title=title,
+        main_file=main_file,
         tasks=_tasks(data),
-        superseded_script=SupersededScript(script["path"], script["module"], script["superseded_by"]) if script else None,
+        superseded_script=_superseded_script(data),
         renames=_renames(data),
-        rename_policy=_rename_policy(data.get("rename_policy", {})),
-        legacy=legacy,
+        rename_policy=_rename_policy(data),
+        legacy=_legacy(data),
         config_function=function,
         config_blocks=_config_blocks(data, function),
-        config_module=ConfigModule(
-            module["path"],
-            module.get("package_init", ""),
-            tuple(DeprecatedFunction(d["old"], d["variant"]) for d in module.get("deprecated", [])),
-        )
-        if module
-        else None,
-        data_package=DataPackage(package["collators"], package.get("package_init", ""), tuple(package.get("exports", ())))
-        if package
-        else None,
-        deprecation_banner=data.get("deprecation", {}).get("banner", ""),
+        config_module=_config_module(data),
+        data_package=_data_package(data),
+        deprecation_banner=_plain_table(data, "deprecation", "banner").get("banner", ""),
         source=source,
     )
-    if recipe.rename_policy.substring_identifiers not in {"rename", "keep"}:
-        raise RecipeError("rename_policy.substring_identifiers must be 'rename' or 'keep'")
-    if recipe.rename_policy.substring_style not in {"snake_case", "verbatim"}:
-        raise RecipeError("rename_policy.substring_style must be 'snake_case' or 'verbatim'")
+    data.done()
+    _check_renames(recipe)
     return recipe
 
 
 def load_recipe(path: Path | None = None, root: Path | None = None) -> Recipe:
-    """Load the recipe: an explicit file, else the target's [tool.refactor], else the bundled plan."""
+    """Load the recipe: an explicit file, else the target's [tool.refactor], else the bundled plan.
+
+    Given ROOT, every path the recipe names must lead to a file inside it (through
+    symbolic links too): a recipe a repository names for itself is input like any other.
+    """
     if path is None and root is not None:
-        path = _recipe_from_pyproject(root)
+        path = _recipe_from_pyproject(Path(root))
     if path is None:
         text = resources.files("codemods.recipes").joinpath(DEFAULT_RECIPE).read_text(encoding="utf-8")
-        return parse_recipe(text, f"bundled:{DEFAULT_RECIPE}")
+        recipe = parse_recipe(text, f"bundled:{DEFAULT_RECIPE}")
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise RecipeError(f"cannot read recipe {path}: {error.strerror or error}") from None
+        except UnicodeDecodeError as error:
+            raise RecipeError(f"cannot read recipe {path}: not UTF-8 ({error.reason} at byte {error.start})") from None
+        recipe = parse_recipe(text, str(path))
+    if root is not None:
+        confine_to_root(recipe, Path(root))
+    return recipe
+
+
+def confine_to_root(recipe: Recipe, root: Path) -> None:
+    """Refuse a recipe path that resolves outside ROOT (``..``, absolute, or a symbolic link leading out)."""
+    directory = root if root.is_dir() else root.parent
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise RecipeError(f"cannot read recipe {path}: {error.strerror}") from None
-    return parse_recipe(text, str(path))
+        base = directory.resolve()
+    except (OSError, RuntimeError) as error:
+        raise RecipeError(f"cannot resolve ROOT {directory}: {error}") from None
+    for field, relative in recipe.named_paths().items():
+        try:
+            target = (base / relative).resolve()
+        except (OSError, RuntimeError) as error:  # a symbolic link loop
+            raise RecipeError(f"{recipe.source}: {field} = {relative!r} cannot be resolved ({error})") from None
+        if not target.is_relative_to(base):
+            raise RecipeError(
+                f"{recipe.source}: {field} = {relative!r} resolves to {target}, outside ROOT ({base}); "
+                "a recipe may only name files inside ROOT"
+            )
 
 
 def _recipe_from_pyproject(root: Path) -> Path | None:
+    """The recipe ROOT's pyproject.toml names in ``[tool.refactor] recipe``, if any.
+
+    A pyproject.toml that cannot be read is refused rather than skipped: it may name a
+    recipe, and migrating with the bundled one instead would carry out the wrong plan.
+    """
     directory = root if root.is_dir() else root.parent
     pyproject = directory / "pyproject.toml"
     if not pyproject.is_file():
         return None
+    escape = "it may name the recipe ([tool.refactor] recipe): fix it, or pass --recipe FILE"
     try:
         config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
+    except OSError as error:
+        raise RecipeError(f"{pyproject}: cannot be read ({error.strerror or error}); {escape}") from None
+    except UnicodeDecodeError as error:
+        raise RecipeError(f"{pyproject}: not UTF-8 ({error.reason} at byte {error.start}); {escape}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise RecipeError(f"{pyproject}: not valid TOML ({error}); {escape}") from None
+    tool = config.get("tool", {})
+    settings = tool.get("refactor") if isinstance(tool, dict) else None
+    if settings is None:
         return None
-    recipe = config.get("tool", {}).get("refactor", {}).get("recipe")
-    return (directory / recipe) if recipe else None
+    table = Table(settings, "tool.refactor")
+    try:
+        recipe = table.text("recipe")
+        table.done()
+    except RecipeError as error:
+        raise RecipeError(f"{pyproject}: {error}") from None
+    if recipe is None:
+        return None
+    if not recipe:
+        raise RecipeError(f"{pyproject}: tool.refactor.recipe is empty; name a recipe file or remove the key")
+    return directory / recipe

@@ -185,6 +185,28 @@ class Recipe:
             if not r.files or relative_path in {main if f == MAIN_FILE_ALIAS else f for f in r.files}
         )
 
+    def named_paths(self) -> dict[str, str]:
+        """Every file the recipe names, by the field that names it (``config_module.path``: ...)."""
+        paths = {"plan.main_file": self.main_file}
+        if self.superseded_script:
+            paths["superseded_script.path"] = self.superseded_script.path
+        if self.config_module:
+            paths["config_module.path"] = self.config_module.path
+            if self.config_module.package_init:
+                paths["config_module.package_init"] = self.config_module.package_init
+        if self.data_package:
+            paths["data_package.collators"] = self.data_package.collators
+            if self.data_package.package_init:
+                paths["data_package.package_init"] = self.data_package.package_init
+        limited = [(f"renames[{i}].files", r.files) for i, r in enumerate(self.renames)]
+        if self.legacy:
+            limited.append(("legacy.files", self.legacy.files))
+        for field_name, files in limited:
+            for index, path in enumerate(files):
+                if path != MAIN_FILE_ALIAS:
+                    paths[f"{field_name}[{index}]"] = path
+        return paths
+
     @property
     def all_renames(self) -> tuple[Rename, ...]:
         legacy = (Rename(self.legacy.old, self.legacy.new, self.legacy.description),) if self.legacy else ()

@@ -253,6 +253,8 @@ def check_package_imports(root: Path, recipe: Recipe) -> CheckOutcome:
 
 def default_progress(event: dict[str, Any]) -> None:
     """One line per variant on stderr (stdout stays free for the report)."""
+    from codemods.consoles import visible
+
     if event.get("event") == "runs-user-code":
         line = f"note: {event.get('message', '')}"
     elif event.get("event") == "setup":
@@ -266,7 +268,7 @@ def default_progress(event: dict[str, Any]) -> None:
         )
     else:
         return
-    sys.stderr.write(line + "\n")
+    sys.stderr.write(visible(line) + "\n")
     sys.stderr.flush()
 
 

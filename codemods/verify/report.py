@@ -125,20 +125,22 @@ def _training_table(records: list[dict[str, Any]]):
     from rich.table import Table
     from rich.text import Text
 
+    from codemods.consoles import visible
+
     training = Table()
     for column in ("variant", "collator", "device", "steps", "first loss", "last loss", "trainable", "W&B run", "time"):
         training.add_column(column, overflow="fold")
     for record in records:
         style = "green" if record.get("passed") else "bold red"
         training.add_row(
-            Text(str(record.get("variant")), style=style),
-            str(record.get("collator")),
+            Text(visible(record.get("variant")), style=style),
+            Text(visible(record.get("collator"))),
             str(record.get("device")),
             str(record.get("steps")),
             format_loss(record.get("first_loss")),
             format_loss(record.get("last_loss")),
             f"{record.get('trainable_params', 0):,}",
-            str(record.get("wandb_run_name")),
+            Text(visible(record.get("wandb_run_name"))),
             f"{record.get('wall_seconds', 0):.1f} s",
         )
     return training
@@ -146,13 +148,14 @@ def _training_table(records: list[dict[str, Any]]):
 
 def render_verification(outcome: VerificationOutcome, console) -> None:
     """Print the outcome with rich: notices, the checks, the trained variants, then the warnings."""
-    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
-    console.print(Text(f"Verification — {outcome.root}", style="italic"))
+    from codemods.consoles import plain, visible
+
+    console.print(Text(f"Verification — {visible(outcome.root, one_line=True)}", style="italic"))
     for notice in outcome.notices:
-        console.print(f"[yellow]note:[/] {escape(notice)}")
+        console.print(f"[yellow]note:[/] {plain(notice)}")
     table = Table()
     table.add_column("check", no_wrap=True)
     table.add_column("result", no_wrap=True)
@@ -162,7 +165,8 @@ def render_verification(outcome: VerificationOutcome, console) -> None:
         table.add_row(
             check.name,
             Text(check.status, style=_STATUS_STYLE.get(check.status, "")),
-            check.detail,
+            # Details quote the repository's errors: shown as written, never read as markup.
+            Text(visible(check.detail)),
             f"{check.duration:.1f} s",
         )
     console.print(table)
@@ -178,9 +182,9 @@ def render_verification(outcome: VerificationOutcome, console) -> None:
 
     for warning in outcome.warnings:
         scope = f" ({', '.join(warning.variants)})" if warning.variants else ""
-        console.print(f"[yellow]warning[/] [bold]{escape(warning.field)}[/]{escape(scope)}: {escape(warning.message)}")
+        console.print(f"[yellow]warning[/] [bold]{plain(warning.field)}[/]{plain(scope)}: {plain(warning.message)}")
     for note in training.get("notes") or []:
-        console.print(f"[dim]note: {escape(note)}[/]")
+        console.print(f"[dim]note: {plain(note)}[/]")
     if outcome.passed:
         console.print("[green]Verified:[/] every check passed.")
     else:
