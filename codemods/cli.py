@@ -55,6 +55,28 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+def _recover_interrupted(root: Path) -> None:
+    """Roll back what a killed `refactor apply` or `undo` left half-written, and say so, before anything else."""
+    from codemods.core.disk import LockBusy
+    from codemods.core.journal import JournalError, recover
+
+    if not root.exists():
+        return
+    try:
+        recovered = recover(root)
+    except LockBusy as busy:
+        stderr_console().print(f"[yellow]warning:[/] {plain(str(busy))}; what follows may be out of date")
+        return
+    except (JournalError, WorkspaceError, OSError) as error:
+        raise _fail(f"cannot recover an interrupted transaction: {error}") from None
+    for done in recovered:
+        stderr_console().print(
+            f"[yellow]recovered:[/] an interrupted `refactor {plain(done.label)}` was rolled back; "
+            f"{len(done.restored)} file(s) restored to their exact previous bytes"
+            + (f" ({plain(', '.join(done.restored))})" if done.restored else "")
+        )
+
+
 def _refuse_if_nothing_of_the_recipe(root: Path, plan) -> None:
     """Nothing to do is success only where the plan has been carried out, not in the wrong directory."""
     try:
@@ -93,6 +115,7 @@ def status(
     from codemods.apply.render import task_table
     from codemods.apply.session import Refusal
 
+    _recover_interrupted(root)
     plan = _recipe(root, recipe)
     try:
         states = task_states(root, plan)
@@ -136,8 +159,10 @@ def apply(
     from codemods.apply.migration import plan_migration
     from codemods.apply.render import render_migration
     from codemods.apply.session import Refusal
+    from codemods.core.disk import Interrupted, LockBusy
     from codemods.core.journal import commit
 
+    _recover_interrupted(root)
     plan = _recipe(root, recipe)
     try:
         if not dry_run and not allow_dirty:
@@ -168,8 +193,11 @@ def apply(
         raise typer.Exit(EXIT_OK)
     try:
         result = commit(migration.context.workspace)
-    except OSError as error:
-        raise _fail(f"writing failed and every file was restored: {error}") from None
+    except (OSError, LockBusy, WorkspaceError) as error:
+        raise _fail(f"{error}\nnothing was written: every file is as it was") from None
+    except (KeyboardInterrupt, Interrupted) as interruption:
+        stderr_console().print(f"[bold red]interrupted[/] ({plain(str(interruption) or 'Ctrl-C')}): every file was restored")
+        raise typer.Exit(130) from None
     stdout_console().print(
         f"[green]Applied:[/] {len(result.changes)} file(s) written. Undo with: refactor undo {plain(root)}\n"
         f"[dim]journal: {plain(result.journal)}[/]"
@@ -182,14 +210,19 @@ def undo(
     force: Annotated[bool, typer.Option("--force", help="Restore even files edited after the migration.")] = False,
 ) -> None:
     """Restore the files of the last `refactor apply` on ROOT to their exact previous bytes and modes."""
+    from codemods.core.disk import Interrupted, LockBusy
     from codemods.core.journal import undo as undo_migration
 
     if not root.exists():
         raise _fail(f"{root} does not exist")
+    _recover_interrupted(root)
     try:
         restored = undo_migration(root, force=force)
-    except (UndoError, WorkspaceError) as error:
-        raise _fail(str(error)) from None
+    except (UndoError, WorkspaceError, LockBusy, OSError) as error:
+        raise _fail(f"{error}" + ("" if isinstance(error, UndoError) else "\nnothing was restored")) from None
+    except (KeyboardInterrupt, Interrupted):
+        stderr_console().print("[bold red]interrupted:[/] undo was rolled back; the files are as they were")
+        raise typer.Exit(130) from None
     for path in restored:
         stdout_console().print(f"restored {plain(path)}")
     stdout_console().print(f"[green]Undone:[/] {len(restored)} file(s) restored.")
@@ -229,6 +262,7 @@ def check(
     from codemods.check import CheckError, find_stale
     from codemods.check.formats import render_github, render_json, render_sarif, render_text
 
+    _recover_interrupted(root)
     plan = _recipe(root, recipe)
     progress = output_format is OutputFormat.text and sys.stderr.isatty()
     try:
@@ -284,6 +318,7 @@ def verify(
     """
     from codemods.verify import render_verification, run_verification
 
+    _recover_interrupted(root)
     plan = _recipe(root, recipe)
     _refuse_if_nothing_of_the_recipe(root, plan)
     outcome = run_verification(root, plan, smoke=smoke, device=device.value, steps=steps)

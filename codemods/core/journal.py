@@ -1,21 +1,44 @@
-"""Writing a workspace's pending edits all or none, and undoing them from a journal.
+"""Writing a workspace's pending edits all or none, even under ``kill -9``, and undoing them.
 
-The journal records each file's previous bytes, mode and git index entry, so
-that :func:`undo` restores exactly what was there before :func:`commit`.
+A commit is a write-ahead transaction, as SQLite's rollback journal is:
+
+1. take the repository's lock (:func:`codemods.core.disk.exclusive_lock`) and roll back
+   any transaction a killed process left *prepared*;
+2. check that no file changed since it was planned (and that none is a symbolic link);
+3. write the journal (every file's previous bytes and mode, the hash of its new bytes,
+   the name of its temporary file), flushed to the disk and renamed into place: *prepared*;
+4. write every new file's bytes to its temporary file, flushed;
+5. rename each temporary file over its file (or remove a deleted one), flush the directories;
+6. rewrite the journal as *committed*: from here on the migration has happened.
+
+Any failure or signal before step 6 restores every file from the journal and removes
+every temporary file and the journal itself. A process killed before step 6 leaves a
+*prepared* journal, which the next command (:func:`recover`) rolls back. :func:`undo`
+restores the exact previous bytes through the same kind of transaction.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from codemods.core.workspace import JOURNAL_DIR_NAME, FileChange, Workspace, _git
+from codemods.core.disk import DISK, exclusive_lock, signals_deferred, signals_roll_back
+from codemods.core.workspace import JOURNAL_DIR_NAME, FileChange, Workspace, WorkspaceError, _git
+
+PREPARED, COMMITTED = "prepared", "committed"
+TEMP_SUFFIX = ".refactor-tmp"
+
+
+class JournalError(RuntimeError):
+    """A journal cannot be read, or a transaction cannot be finished; the message says what to do."""
+
+
+UndoError = JournalError  # what `undo` raises: nothing to undo, edited files, a damaged journal
 
 
 def journal_directory(workspace: Workspace) -> Path:
@@ -26,12 +49,47 @@ def journal_directory(workspace: Workspace) -> Path:
     return workspace.directory / JOURNAL_DIR_NAME / "journal"
 
 
-def _index_entry(workspace: Workspace, relative: str) -> str | None:
-    if workspace.git_root is None:
-        return None
-    result = _git(workspace.directory, "ls-files", "-s", "--", relative, check=False)
-    line = result.stdout.strip()
-    return line or None
+def _sha(data: bytes | None) -> str | None:
+    return hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+def _read_current(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+
+
+def _write_record(path: Path, record: dict) -> None:
+    """Replace the journal at ``path`` atomically: a crash leaves the old record or the new one, never half."""
+    temporary = path.with_name(path.name + TEMP_SUFFIX)
+    temporary.unlink(missing_ok=True)
+    try:
+        DISK.write_new(temporary, json.dumps(record, indent=1).encode("utf-8"), 0o644, "journal")
+        DISK.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    DISK.fsync_directory(path.parent)
+
+
+def read_record(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or not isinstance(record.get("files"), list):
+            raise ValueError("not a journal record")
+        for entry in record["files"]:
+            if entry.get("before") is not None:
+                base64.b64decode(entry["before"], validate=True)
+    except (OSError, ValueError, UnicodeDecodeError, binascii.Error, AttributeError, TypeError) as error:
+        raise JournalError(
+            f"the journal {path} is damaged ({error}); move it aside to go on "
+            "(the files it describes were not changed by this command)"
+        ) from None
+    return record
+
+
+def _state(record: dict) -> str:
+    if "state" in record:
+        return record["state"]
+    return COMMITTED if record.get("complete") else PREPARED  # journals of the first format
 
 
 @dataclass
@@ -40,72 +98,160 @@ class CommitResult:
     changes: list[FileChange]
 
 
-def commit(workspace: Workspace, label: str = "apply") -> CommitResult:
-    """Write all pending changes or none, and record how to undo them."""
-    changes = workspace.changes()
-    journal_dir = journal_directory(workspace)
-    journal_dir.mkdir(parents=True, exist_ok=True)
-    # Nanoseconds keep two migrations in the same second apart and the names in time order.
-    journal_path = journal_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns():020d}-{label}.json"
+def _entries(workspace: Workspace, changes: list[FileChange], token: str, modes: dict[str, int]) -> list[dict]:
     entries = []
     for change in changes:
         path = workspace.path(change.path)
-        entries.append(
-            {
-                "path": change.path,
-                "before": base64.b64encode(change.before).decode() if change.before is not None else None,
-                "after_sha256": hashlib.sha256(change.after).hexdigest() if change.after is not None else None,
-                "mode": (path.stat().st_mode & 0o7777) if change.before is not None else None,
-                "index": _index_entry(workspace, change.path),
-            }
-        )
-    record = {"version": 1, "directory": str(workspace.directory), "label": label, "complete": False, "files": entries}
-    journal_path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+        mode = modes.get(change.path)
+        if mode is None:
+            mode = path.stat().st_mode & 0o7777 if change.before is not None else 0o644
+        entries.append({
+            "path": change.path,
+            "before": base64.b64encode(change.before).decode() if change.before is not None else None,
+            "before_sha256": _sha(change.before),
+            "after_sha256": _sha(change.after),
+            "mode": mode,
+            "temp": f".{path.name}.{token}{TEMP_SUFFIX}" if change.after is not None else None,
+            "index": _index_entry(workspace, change.path) if change.after is None else None,
+        })
+    return entries
 
-    done: list[FileChange] = []
-    try:
-        staged = [(change, _stage(workspace.path(change.path), change.after)) for change in changes]
-        for change, temporary in staged:
-            target = workspace.path(change.path)
-            if change.after is None:
-                target.unlink()
-            else:
-                os.replace(temporary, target)
-            done.append(change)
-    except BaseException:
-        _rollback(workspace, done)
-        for _, temporary in locals().get("staged", []):
-            if temporary is not None and temporary.exists():
-                temporary.unlink()
-        journal_path.unlink(missing_ok=True)
-        raise
+
+def _refuse_unsafe_targets(workspace: Workspace, changes: list[FileChange]) -> None:
+    """Nothing is written through a symbolic link, outside ROOT, or over a file edited since it was planned."""
+    top = workspace.directory.resolve()
+    for change in changes:
+        path = workspace.path(change.path)
+        if path.is_symlink():
+            raise WorkspaceError(
+                f"{change.path} is a symbolic link (to {path.resolve()}); refactor does not write through links: "
+                "replace it with the file it points to, or leave it out of ROOT; nothing was written"
+            )
+        if not path.parent.resolve().is_relative_to(top):
+            raise WorkspaceError(f"{change.path} lies outside ROOT through a linked directory; nothing was written")
+        if _read_current(path) != change.before:
+            raise WorkspaceError(
+                f"{change.path} changed since the migration was planned (another refactor or an editor); "
+                "nothing was written: run the command again"
+            )
+
+
+def commit(
+    workspace: Workspace, label: str = "apply", *, modes: dict[str, int] | None = None, undoes: str | None = None
+) -> CommitResult:
+    """Write all pending changes or none, and record how to undo them."""
+    changes = workspace.changes()
+    directory = journal_directory(workspace)
+    with exclusive_lock(directory.parent):
+        _recover_locked(directory)
+        _refuse_unsafe_targets(workspace, changes)
+        directory.mkdir(parents=True, exist_ok=True)
+        # Nanoseconds keep two transactions in the same second apart and the names in time order.
+        token = f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns():020d}"
+        journal = directory / f"{token}-{label}.json"
+        record = {
+            "version": 2, "state": PREPARED, "label": label, "directory": str(workspace.directory),
+            "undoes": undoes, "files": _entries(workspace, changes, token, modes or {}),
+        }
+        try:
+            with signals_roll_back():
+                _write_record(journal, record)
+                _write_files(workspace.directory, record, {c.path: c.after for c in changes})
+                record["state"] = COMMITTED
+                _write_record(journal, record)
+        except BaseException:
+            with signals_deferred():
+                _roll_back(workspace.directory, record)
+                journal.unlink(missing_ok=True)
+            raise
     _stage_deletions_in_git(workspace, [c for c in changes if c.after is None])
-    record["complete"] = True
-    journal_path.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    return CommitResult(journal_path, changes)
+    return CommitResult(journal, changes)
 
 
-def _stage(target: Path, data: bytes | None) -> Path | None:
-    if data is None:
-        return None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".refactor-tmp", dir=target.parent)
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    mode = target.stat().st_mode & 0o7777 if target.exists() else 0o644
-    os.chmod(name, mode)
-    return Path(name)
+def _write_files(directory: Path, record: dict, afters: dict[str, bytes | None]) -> None:
+    entries = record["files"]
+    for entry in entries:
+        if entry["temp"] is not None:
+            target = directory / entry["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            DISK.write_new(target.parent / entry["temp"], afters[entry["path"]], entry["mode"], "stage")
+    for entry in entries:
+        target = directory / entry["path"]
+        if entry["temp"] is None:
+            DISK.unlink(target)
+        else:
+            DISK.replace(target.parent / entry["temp"], target)
+    for parent in sorted({(directory / entry["path"]).parent for entry in entries}):
+        DISK.fsync_directory(parent)
 
 
-def _rollback(workspace: Workspace, done: list[FileChange]) -> None:
-    for change in reversed(done):
-        target = workspace.path(change.path)
-        if change.before is None:
+def _roll_back(directory: Path, record: dict) -> list[str]:
+    """Put every file of a prepared transaction back as the journal describes it; remove its temporary files."""
+    restored = []
+    for entry in record["files"]:
+        target = directory / entry["path"]
+        if entry.get("temp"):
+            (target.parent / entry["temp"]).unlink(missing_ok=True)
+        before = base64.b64decode(entry["before"]) if entry.get("before") is not None else None
+        if _read_current(target) == before:
+            continue
+        if before is None:
             target.unlink(missing_ok=True)
         else:
-            target.write_bytes(change.before)
+            _restore(target, before, entry.get("mode", 0o644))
+        restored.append(entry["path"])
+    return restored
+
+
+def _restore(target: Path, data: bytes, mode: int) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.restore{TEMP_SUFFIX}")
+    temporary.unlink(missing_ok=True)
+    try:
+        DISK.write_new(temporary, data, mode, "stage")
+        DISK.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Recovered:
+    journal: Path
+    label: str
+    restored: list[str]
+
+
+def _recover_locked(directory: Path) -> list[Recovered]:
+    recovered = []
+    for journal in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        record = read_record(journal)
+        if _state(record) != PREPARED:
+            continue
+        with signals_deferred():
+            restored = _roll_back(Path(record["directory"]), record)
+            journal.unlink()
+        recovered.append(Recovered(journal, record.get("label", "apply"), restored))
+    for leftover in directory.glob(f"*{TEMP_SUFFIX}") if directory.is_dir() else []:
+        leftover.unlink(missing_ok=True)  # a journal rewrite a crash interrupted
+    return recovered
+
+
+def recover(root: Path) -> list[Recovered]:
+    """Roll back what an interrupted transaction in ROOT's repository left behind (nothing when none did)."""
+    directory = journal_directory(Workspace(root))
+    if not directory.is_dir():
+        return []
+    with exclusive_lock(directory.parent):
+        return _recover_locked(directory)
+
+
+def _index_entry(workspace: Workspace, relative: str) -> str | None:
+    if workspace.git_root is None:
+        return None
+    result = _git(workspace.directory, "ls-files", "-s", "--full-name", "--", relative, check=False)
+    line = result.stdout.strip()
+    return line or None
 
 
 def _stage_deletions_in_git(workspace: Workspace, deletions: list[FileChange]) -> None:
@@ -115,57 +261,60 @@ def _stage_deletions_in_git(workspace: Workspace, deletions: list[FileChange]) -
             _git(workspace.directory, "rm", "--cached", "--quiet", "--", change.path, check=False)
 
 
-class UndoError(RuntimeError):
-    pass
+# ---------------------------------------------------------------------- undo
+def _undone_names(records: dict[Path, dict]) -> set[str]:
+    undone = {path.name for path, record in records.items() if record.get("undone")}  # the first format
+    return undone | {r["undoes"] for r in records.values() if r.get("undoes") and _state(r) == COMMITTED}
 
 
 def latest_journal(root: Path) -> Path | None:
+    """The journal of the last committed, not yet undone, apply of ROOT."""
     workspace = Workspace(root)
     directory = journal_directory(workspace)
-    journals = sorted(p for p in directory.glob("*.json")) if directory.is_dir() else []
-    for journal in reversed(journals):
-        record = json.loads(journal.read_text(encoding="utf-8"))
+    records = {path: read_record(path) for path in sorted(directory.glob("*.json"))} if directory.is_dir() else {}
+    undone = _undone_names(records)
+    for journal, record in reversed(records.items()):
         # One repository's journal can hold migrations of several roots inside it.
-        if record.get("directory") != str(workspace.directory):
+        if record.get("directory") != str(workspace.directory) or record.get("label", "apply") == "undo":
             continue
-        if record.get("complete") and not record.get("undone"):
+        if _state(record) == COMMITTED and journal.name not in undone:
             return journal
     return None
 
 
 def undo(root: Path, force: bool = False) -> list[str]:
-    """Restore the files of the latest applied migration under ROOT to their exact previous bytes."""
+    """Restore the files of the latest applied migration under ROOT to their exact previous bytes and modes."""
+    recover(root)
     journal = latest_journal(root)
     if journal is None:
-        raise UndoError(f"nothing to undo under {root}: no applied migration is recorded")
+        raise JournalError(f"nothing to undo under {root}: no applied migration is recorded")
     workspace = Workspace(root)
-    record = json.loads(journal.read_text(encoding="utf-8"))
-    entries = record["files"]
-    edited_since = []
-    for entry in entries:
-        path = workspace.path(entry["path"])
-        current = path.read_bytes() if path.is_file() else None
-        current_sha = hashlib.sha256(current).hexdigest() if current is not None else None
-        if current_sha != entry["after_sha256"]:
-            edited_since.append(entry["path"])
+    entries = read_record(journal)["files"]
+    edited_since = [
+        entry["path"] for entry in entries if _sha(_read_current(workspace.path(entry["path"]))) != entry["after_sha256"]
+    ]
     if edited_since and not force:
-        raise UndoError(
+        raise JournalError(
             "these files changed after the migration; undo would overwrite that work "
             f"(pass --force to restore anyway): {', '.join(edited_since)}"
         )
-    restored = []
     for entry in entries:
-        path = workspace.path(entry["path"])
         if entry["before"] is None:
-            path.unlink(missing_ok=True)
+            if workspace.exists(entry["path"]):
+                workspace.delete(entry["path"])
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(base64.b64decode(entry["before"]))
-            os.chmod(path, entry["mode"])
-        if entry.get("index"):
-            mode, sha, _stage_no, _ = entry["index"].split(maxsplit=3)
-            _git(workspace.directory, "update-index", "--add", "--cacheinfo", f"{mode},{sha},{entry['path']}")
-        restored.append(entry["path"])
-    record["undone"] = True
-    journal.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    return restored
+            workspace.write_bytes(entry["path"], base64.b64decode(entry["before"]))
+    commit(workspace, "undo", modes={e["path"]: e["mode"] for e in entries if e.get("mode")}, undoes=journal.name)
+    _restore_index_entries(workspace, entries)
+    return [entry["path"] for entry in entries]
+
+
+def _restore_index_entries(workspace: Workspace, entries: list[dict]) -> None:
+    """Put back in git's index what the apply removed from it (its deletions), and nothing else."""
+    if workspace.git_root is None:
+        return
+    for entry in entries:
+        if not entry.get("index") or _index_entry(workspace, entry["path"]):
+            continue
+        mode, sha, _stage_number, full_name = entry["index"].split(maxsplit=3)
+        _git(workspace.git_root, "update-index", "--add", "--cacheinfo", f"{mode},{sha},{full_name}", check=False)

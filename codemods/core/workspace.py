@@ -240,17 +240,31 @@ class Workspace:
 
     # ------------------------------------------------------------------ editing
     def write_text(self, relative: str, text: str) -> None:
-        if not self.in_scope(relative):
-            raise WorkspaceError(f"{relative} is outside the migration scope ({self.single_file})")
-        data = text.encode("utf-8")
+        self.write_bytes(relative, text.encode("utf-8"))
+
+    def write_bytes(self, relative: str, data: bytes) -> None:
+        self._check_writable(relative)
         self._original(relative)
         self._overlay[relative] = data
 
     def delete(self, relative: str) -> None:
-        if not self.in_scope(relative):
-            raise WorkspaceError(f"{relative} is outside the migration scope ({self.single_file})")
+        self._check_writable(relative)
         self._original(relative)
         self._overlay[relative] = None
+
+    def _check_writable(self, relative: str) -> None:
+        if not self.in_scope(relative):
+            raise WorkspaceError(f"{relative} is outside the migration scope ({self.single_file})")
+        path = self.path(relative)
+        if path.is_symlink():
+            # Replacing a link with a file would cut it; writing through it may reach outside ROOT.
+            raise WorkspaceError(
+                f"{relative} is a symbolic link (to {os.path.realpath(path)}), which refactor does not write "
+                "through: replace the link with the file it points to, or keep the file out of ROOT"
+            )
+        top = os.path.realpath(self.directory)
+        if os.path.commonpath([os.path.realpath(path.parent), top]) != top:
+            raise WorkspaceError(f"{relative} lies outside ROOT through a linked directory; refactor does not write there")
 
     def savepoint(self) -> dict[str, bytes | None]:
         """The pending edits as they stand, to tell later which files a step touched or to roll it back."""
