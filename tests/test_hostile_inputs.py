@@ -432,3 +432,121 @@ def test_verify_says_it_will_run_the_repositorys_code_before_it_does(repo: Path)
 def test_verify_no_smoke_prints_the_notice(repo: Path):
     result = runner.invoke(app, ["verify", str(repo), "--no-smoke"])
     assert "verify will now run the repository's own code" in result.output
+
+
+# ============================================================================ 5. a name defined twice
+
+
+def line_of(path: Path, prefix: str) -> int:
+    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.startswith(prefix))
+
+
+def insert_before(path: Path, anchor: str, text: str) -> None:
+    source = path.read_text(encoding="utf-8")
+    assert anchor in source, anchor
+    path.write_text(source.replace(anchor, text + anchor, 1), encoding="utf-8")
+
+
+def assert_refused_untouched(root: Path, *parts: str) -> str:
+    before = snapshot(root)
+    output = refused(runner.invoke(app, ["apply", str(root), "--no-diff"]), "nothing was written", *parts)
+    assert snapshot(root) == before
+    assert not (root / ".refactor").exists(), "a journal was written for a refused apply"
+    return output
+
+
+def test_a_rename_onto_a_class_the_main_file_already_defines_is_refused(repo: Path):
+    main = repo / MAIN
+    insert_before(main, 'def print_gpu_memory(tag=""):', 'class AllTokensCollator:\n    """Another collator."""\n\n\n')
+    theirs, ours = line_of(main, "class AllTokensCollator"), line_of(main, "class collate_fn_fixed_1")
+    assert_refused_untouched(
+        repo,
+        "task 4: renaming collate_fn_fixed_1",
+        f"(defined at {MAIN}:{ours})",
+        f"would define AllTokensCollator twice: {MAIN}:{theirs} already defines AllTokensCollator",
+    )
+
+
+def test_a_rename_onto_a_class_of_the_data_package_is_refused(repo: Path):
+    collators = repo / "src" / "data" / "collators.py"
+    insert_before(collators, "class collate_fn_fixed_1", "class AssistantOnlyCollator:\n    pass\n\n\n")
+    theirs, ours = line_of(collators, "class AssistantOnlyCollator"), line_of(collators, "class collate_fn_fixed_3")
+    assert_refused_untouched(
+        repo, f"src/data/collators.py:{ours}", f"src/data/collators.py:{theirs} already defines AssistantOnlyCollator"
+    )
+
+
+def test_an_import_renamed_onto_a_local_class_is_refused(repo: Path):
+    script = repo / "scripts" / "mine.py"
+    script.write_text(
+        "from src.data.collators import collate_fn_fixed_1\n\n\nclass AllTokensCollator:\n    pass\n", encoding="utf-8"
+    )
+    assert_refused_untouched(repo, "scripts/mine.py:1) to AllTokensCollator", "scripts/mine.py:4 already defines")
+
+
+def test_an_identifier_spliced_onto_an_existing_one_is_refused(repo: Path):
+    (repo / "test_mine.py").write_text(
+        "def test_collate_fn_fixed_3():\n    pass\n\n\ndef test_assistant_only_collator():\n    pass\n", encoding="utf-8"
+    )
+    assert_refused_untouched(repo, "renaming test_collate_fn_fixed_3 (defined at test_mine.py:1)", "test_mine.py:5")
+
+
+def test_two_imports_of_the_same_object_are_no_clash(tmp_path: Path):
+    from tests.codemod_harness import run_codemod
+
+    files = {
+        "use.py": "from lib import collate_fn_fixed_3\nfrom lib import collate_fn_fixed_3 as AssistantOnlyCollator\n",
+        "alias.py": "class collate_fn_fixed_1:\n    pass\n\n\nAllTokensCollator = collate_fn_fixed_1\n",
+    }
+    changed, _ = run_codemod(tmp_path, "rename_collators", files)
+    assert changed["use.py"] == "from lib import AssistantOnlyCollator\nfrom lib import AssistantOnlyCollator\n"
+    assert "class AllTokensCollator" in changed["alias.py"]
+
+
+def test_a_migrated_file_with_the_new_names_is_no_clash(tmp_path: Path):
+    from tests.codemod_harness import run_codemod
+
+    migrated = (GOLDEN / "src" / "data" / "collators.py").read_text(encoding="utf-8")
+    changed, _ = run_codemod(tmp_path, "rename_collators", {"src/data/collators.py": migrated})
+    assert changed == {}
+
+
+@pytest.mark.parametrize(
+    "existing",
+    ["def create_training_config(name):\n    return name\n", "create_training_config = dict\n"],
+    ids=["another def", "an assignment"],
+)
+def test_inserting_the_config_function_over_another_binding_is_refused(repo: Path, existing: str):
+    main = repo / MAIN
+    insert_before(main, 'def print_gpu_memory(tag=""):', existing + "\n\n")
+    theirs, block = line_of(main, existing.splitlines()[0]), line_of(main, "training_args = SFTConfig(")
+    assert_refused_untouched(
+        repo,
+        f"task 2: create_training_config is already defined at {MAIN}:{theirs}",
+        "not as the recipe's create_training_config(variant, ...)",
+        f"inserting the recipe's create_training_config() at {MAIN}:{block} would define it twice",
+    )
+
+
+def test_replacing_blocks_alone_refuses_a_foreign_config_function_too(repo: Path):
+    main = repo / MAIN
+    insert_before(main, 'def print_gpu_memory(tag=""):', "def create_training_config(name):\n    return name\n\n\n")
+    before = snapshot(repo)
+    refused(runner.invoke(app, ["apply", str(repo), "--only", "3", "--no-diff"]), "task 3: create_training_config is already")
+    assert snapshot(repo) == before
+
+
+def test_the_config_module_binding_the_function_name_elsewhere_is_refused(repo: Path):
+    config = repo / "src" / "training" / "config.py"
+    config.write_text("from helpers import create_training_config\n" + config.read_text(encoding="utf-8"), encoding="utf-8")
+    assert_refused_untouched(repo, "task 6: create_training_config is already defined at src/training/config.py:1")
+
+
+def test_a_second_apply_after_a_first_changes_nothing_and_refuses_nothing(tmp_path: Path):
+    from codemods.apply.migration import plan_migration
+    from codemods.core.journal import commit
+
+    root = copy_target(tmp_path / "repo")
+    commit(plan_migration(root, load_recipe(None, root)).context.workspace)
+    again = runner.invoke(app, ["apply", str(root), "--no-diff"])
+    assert again.exit_code == 0 and "Nothing to do" in again.output, again.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from codemods.apply.engines.clashes import recipe_function_defined
 from codemods.apply.engines.config_callers import migrate_callers, migrate_package_init
 from codemods.apply.engines.config_discovery import find_output_root
 from codemods.apply.engines.config_module import collect_old_factories, migrate_config_module
@@ -23,6 +24,8 @@ def run(context: Context, task: Task) -> None:
         context.not_applicable(task.id, f"{spec.path} does not exist")
         return
     module = context.parse(spec.path)
+    # Refuses when the module binds the function's name to something else: it would be defined twice.
+    recipe_function_defined(task.id, spec.path, module, function.name, function.parameters[0].name)
     root = find_output_root(context, task.id)
     # Read what the old factories build before their definitions are replaced.
     old = collect_old_factories(module, recipe, root)

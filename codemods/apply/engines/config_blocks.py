@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from codemods.apply.engines.clashes import recipe_function_defined
 from codemods.apply.engines.config_discovery import (
     BlockMatch,
     find_config_blocks,
@@ -335,6 +336,9 @@ def replace_config_blocks(context: Context, task: Task) -> None:
     if module is None:
         return
     blocks = find_config_blocks(module, context.recipe)
+    if blocks.matched:
+        # The calls would reach whatever the module binds to the name: it must be the recipe's function.
+        recipe_function_defined(task.id, path, module, function.name, function.parameters[0].name, blocks.matched[0].line)
     if blocks.matched and module_function(module, function.name) is None:
         # The calls need the function; inserting it here keeps `--only 3` from leaving a NameError.
         if ensure_config_function(context, task):

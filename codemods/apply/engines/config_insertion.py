@@ -5,8 +5,8 @@ inserted at module level before the first inline ``SFTConfig(...)`` block the
 recipe names. In a jupytext percent script it gets a code cell of its own,
 placed before the cell holding that block, so every cell stays valid; the cell
 imports ``SFTConfig`` unless the module already binds that name to TRL's class
-before that point. A module-level ``def`` of the same name means the task is
-done.
+before that point. A module-level ``def`` of the same name taking the recipe's
+variant parameter means the task is done; any other binding of the name is refused.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+from codemods.apply.engines.clashes import recipe_function_defined
 from codemods.apply.engines.config_discovery import (
     find_config_blocks,
     find_output_root,
     is_config_class,
-    module_function,
 )
 from codemods.apply.engines.config_function import config_function_statement, report_stack_notes
 from codemods.apply.session import Context
@@ -104,9 +104,10 @@ def with_config_function(context: Context, task: Task, path: str) -> cst.Module 
     function = context.recipe.config_function
     assert function is not None
     module = context.parse(path)
-    if module_function(module, function.name) is not None:
-        return None
     blocks = find_config_blocks(module, context.recipe)
+    line = blocks.matched[0].line if blocks.matched else None
+    if recipe_function_defined(task.id, path, module, function.name, function.parameters[0].name, line):
+        return None
     if not blocks.matched:
         return None
     block = blocks.matched[0]
@@ -147,9 +148,11 @@ def insert_config_function(context: Context, task: Task) -> None:
     module = context.parse_present(path, task.id)
     if module is None:
         return
-    if module_function(module, function.name) is not None:
+    blocks = find_config_blocks(module, context.recipe).matched
+    line = blocks[0].line if blocks else None
+    if recipe_function_defined(task.id, path, module, function.name, function.parameters[0].name, line):
         return
-    if not find_config_blocks(module, context.recipe).matched:
+    if not blocks:
         targets = ", ".join(b.target for b in context.recipe.config_blocks)
         context.not_applicable(task.id, f"{path} has no {function.config_class_name}(...) block assigned to {targets}")
         return

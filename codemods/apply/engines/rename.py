@@ -38,6 +38,7 @@ from collections import Counter
 import libcst as cst
 
 from codemods.apply.engines.bindings import FromImport, resolve
+from codemods.apply.engines.clashes import refuse_rename_clashes
 from codemods.apply.engines.lines import first_lines
 from codemods.apply.session import Context
 from codemods.core.code_kinds import name_kind
@@ -331,6 +332,7 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
     }
     from_imports = {item.alias: _import_follows(context, path, item) for item in resolution.from_imports}
     start = _protected_start(module, banner_titles(context.recipe))
+    refuse_rename_clashes(context, task_id, path, module, text, exact, substrings, resolution, start)
     protected = set(module.body[start:]) if start is not None else set()
     legacy = context.recipe.legacy.old if context.recipe.legacy else None
     targets = set(resolution.references)
