@@ -91,6 +91,18 @@ _STATEMENT_CODES_SIZE = 8192
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
+def remembered_statement_code(module: cst.Module, statement: cst.CSTNode) -> StatementCode | None:
+    """The statement's code if it was generated before (never generates it)."""
+    known = _statement_codes.get((id(statement), module.default_indent, module.default_newline))
+    return known if known is not None and known.statement is statement else None
+
+
+def known_code(module: object) -> str | None:
+    """The module's text if the session read or assembled it (never generates it)."""
+    known = _known_code.get(id(module))
+    return known[1] if known is not None and known[0] is module else None
+
+
 def statement_code(module: cst.Module, statement: cst.CSTNode) -> StatementCode:
     """``module.code_for_node(statement)`` for a top-level statement (or header/footer line), remembered."""
     key = (id(statement), module.default_indent, module.default_newline)

@@ -27,6 +27,7 @@ from codemods.apply.engines.imports import (
     root_name,
 )
 from codemods.apply.engines.lines import Mentions, children
+from codemods.apply.memo import module_code
 
 _MODULE, _FUNCTION, _CLASS, _COMPREHENSION = "module", "function", "class", "comprehension"
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
@@ -344,7 +345,7 @@ def resolve(
     is the module's text when the caller has it (generating it costs a walk).
     """
     names = set(names) - _CONSTANTS
-    code = module.code if source is None else source
+    code = module_code(module) if source is None else source
     imports = module_imports(module)
     receivers: set[str] = set()
     if names and imports:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+from codemods.apply.memo import module_code
 from codemods.core import cells
 from codemods.core.sections import banner_title
 
@@ -35,7 +36,7 @@ def append_under_banner(module: cst.Module, statements: Sequence[cst.BaseStateme
     if not statements:
         return module
     title = banner_title(banner) if banner else None
-    has_banner = bool(title) and title in module.code
+    has_banner = bool(title) and title in module_code(module)
     footer_comments = cells.strip_blank_edges(module.footer)
     lead: list[cst.EmptyLine] = cells.blank_lines(2) if module.body else []
     if footer_comments:

@@ -11,6 +11,8 @@ the one statement that holds the node: the syntactic start, as
 
 from __future__ import annotations
 
+import ast
+import functools
 import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -18,7 +20,7 @@ from contextlib import contextmanager
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
-from codemods.apply.memo import statement_code
+from codemods.apply.memo import known_code, per_tree, remembered_statement_code, statement_code
 
 
 class _LineRecordingState(CodegenState):
@@ -87,6 +89,7 @@ _SKIPPED_FIELDS = re.compile(
     r"trailing_whitespace|asynchronous|relative)$"
 )
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -104,15 +107,55 @@ def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 
 
 class Mentions:
-    """Whether a node's source text contains one of the names (memoised: nodes are shared)."""
+    """Whether a node's source text contains one of the names (memoised: nodes are shared).
+
+    Statements a previous tree shared are answered from their remembered code. A freshly
+    parsed tree is answered from its text: ``ast`` (the interpreter's parser, a tenth of
+    LibCST's cost) gives every statement's lines, nested ones too, and a statement mentions
+    a name when one of its lines, or of the comment lines around it, does.
+    """
 
     def __init__(self, module: cst.Module, names: Collection[str], source: str | None = None):
         self.module = module
         self.names = tuple(names)
         self._seen: dict[int, bool] = {}
         self._top = {id(statement) for statement in module.body}
+        text = source if source is not None else known_code(module)
         # A text that names none of them answers every question at once.
-        self._nowhere = source is not None and not any(name in source for name in self.names)
+        self._nowhere = text is not None and not any(name in text for name in self.names)
+        if text is not None and not self._nowhere and not self._mostly_remembered():
+            self._from_spans(text)
+
+    def _mostly_remembered(self) -> bool:
+        remembered = sum(remembered_statement_code(self.module, s) is not None for s in self.module.body)
+        return remembered * 2 >= len(self.module.body)
+
+    def _from_spans(self, source: str) -> None:
+        spans = _statement_spans(source)
+        if spans is None:
+            return
+        units = _cst_units(self.module)
+        if sum(count for _, count in units) != len(spans):
+            return
+        lines = _LINE_BREAK.split(source)  # ast's line breaks; splitlines() also breaks at \f and others
+        blank = [not line.strip() or line.lstrip().startswith("#") for line in lines]
+        hits = [0]
+        for line in lines:
+            hits.append(hits[-1] + any(name in line for name in self.names))
+        index = 0
+        for statement, count in units:
+            group, index = spans[index : index + count], index + count
+            if statement is None:
+                continue
+            first = group[0]
+            start = min([first.lineno] + [d.lineno for d in getattr(first, "decorator_list", ())]) - 1
+            end = max(span.end_lineno for span in group)
+            # Comment lines around a statement (leading lines, a block's footer) belong to it or its neighbour.
+            while start > 0 and blank[start - 1]:
+                start -= 1
+            while end < len(lines) and blank[end]:
+                end += 1
+            self._seen[id(statement)] = hits[end] > hits[start]
 
     def __call__(self, node: cst.CSTNode) -> bool:
         if self._nowhere:
@@ -125,6 +168,47 @@ class Mentions:
                 code = self.module.code_for_node(node)
             self._seen[key] = any(name in code for name in self.names)
         return self._seen[key]
+
+
+@functools.lru_cache(maxsize=8)
+def _statement_spans(source: str) -> tuple[ast.stmt, ...] | None:
+    """Every statement ``ast`` finds in a source, in order; several name filters ask about one text."""
+    try:
+        return tuple(_ast_statements(ast.parse(source).body))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+@per_tree
+def _cst_units(module: cst.Module) -> list[tuple[cst.BaseStatement | None, int]]:
+    return list(_cst_statements(module.body))
+
+
+def _cst_statements(statements) -> Iterator[tuple[cst.BaseStatement | None, int]]:
+    """Statements in source order, each with how many ``ast`` statements it stands for."""
+    for statement in statements:
+        if isinstance(statement, cst.SimpleStatementLine):
+            yield statement, len(statement.body)
+            continue
+        yield statement, 1
+        for child in children(statement):
+            if isinstance(child, cst.If):  # elif
+                yield from _cst_statements([child])
+                continue
+            if isinstance(child, (cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)):
+                child = child.body
+            if isinstance(child, cst.SimpleStatementSuite):
+                yield None, len(child.body)
+            elif isinstance(child, cst.IndentedBlock):
+                yield from _cst_statements(child.body)
+
+
+def _ast_statements(statements) -> Iterator[ast.stmt]:
+    for statement in statements:
+        yield statement
+        for name in ("body", "handlers", "orelse", "finalbody", "cases"):
+            for item in getattr(statement, name, ()):
+                yield from _ast_statements(item.body if isinstance(item, (ast.ExceptHandler, ast.match_case)) else [item])
 
 
 def visit_mentioning(module: cst.Module, transformer: cst.CSTTransformer, words: Collection[str]) -> cst.Module:
