@@ -74,6 +74,18 @@ def import_bindings(module: cst.Module, top_level_only: bool = False) -> dict[st
     return {local: frozenset(names) for local, names in bindings.items()}
 
 
+@per_tree
+def imported_modules(module: cst.Module) -> frozenset[str]:
+    """The dotted modules of every absolute import, in any scope (``from m import *`` included)."""
+    found = set()
+    for small in _statements(module.body):
+        if isinstance(small, cst.Import):
+            found.update(dotted_or_empty(alias.name) for alias in small.names)
+        elif isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None:
+            found.add(dotted_or_empty(small.module))
+    return frozenset(found - {""})
+
+
 def imported_names(module: cst.Module, expression: cst.BaseExpression) -> frozenset[str]:
     """The dotted names an expression spells through the module's imports (empty when not imported)."""
     spelled = dotted(expression)

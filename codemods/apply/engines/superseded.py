@@ -10,43 +10,19 @@ is a no-op with a message.
 
 from __future__ import annotations
 
-import libcst as cst
-
 from codemods.apply.engines.definitions import module_function
+from codemods.apply.engines.imports import imported_modules
 from codemods.apply.session import Context, Refusal
 from codemods.core.recipe import Task
 
 
-class _ImportsOfModule(cst.CSTVisitor):
-    """Collects ``import NAME`` / ``from NAME import ...`` of one top-level module."""
-
-    def __init__(self, module_name: str):
-        super().__init__()
-        self.module_name = module_name
-        self.found = False
-
-    def visit_Import(self, node: cst.Import) -> None:
-        for alias in node.names:
-            dotted = cst.helpers.get_full_name_for_node(alias.name) or ""
-            if dotted.split(".")[0] == self.module_name:
-                self.found = True
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        if node.relative or node.module is None:
-            return
-        dotted = cst.helpers.get_full_name_for_node(node.module) or ""
-        if dotted.split(".")[0] == self.module_name:
-            self.found = True
-
-
 def importers(context: Context, module_name: str, script: str) -> list[str]:
+    """The Python files with an import of ``module_name`` (or of something inside it), in any scope."""
     found = []
     for path in context.workspace.files():
         if path == script or module_name not in context.workspace.read_text(path):
             continue
-        visitor = _ImportsOfModule(module_name)
-        context.parse(path).visit(visitor)
-        if visitor.found:
+        if any(name.split(".")[0] == module_name for name in imported_modules(context.parse(path))):
             found.append(path)
     return found
 
