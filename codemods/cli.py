@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from codemods.cli_params import install as _convert_without_pydantic
 from codemods.consoles import plain, stderr_console, stdout_console
-from codemods.core.journal import UndoError
 from codemods.core.preflight import RootError, check_root, nothing_of_the_recipe
 from codemods.core.recipe import RecipeError, load_recipe
 from codemods.core.workspace import Workspace, WorkspaceError
@@ -28,6 +28,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
+
+_convert_without_pydantic()  # half a second per run otherwise (see cli_params)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -211,6 +213,7 @@ def undo(
 ) -> None:
     """Restore the files of the last `refactor apply` on ROOT to their exact previous bytes and modes."""
     from codemods.core.disk import Interrupted, LockBusy
+    from codemods.core.journal import UndoError
     from codemods.core.journal import undo as undo_migration
 
     if not root.exists():

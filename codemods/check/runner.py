@@ -11,10 +11,12 @@ once), elsewhere the scanner reads every file's bytes and tests them with
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import os
 import posixpath
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -113,6 +115,9 @@ def find_stale(
     grep = None
     if prefilter != "python" and workspace.git_root is not None and workspace.single_file is None:
         grep = _GitGrep.start(workspace.directory, recipe.old_names)  # runs while the files are listed
+        classifier = _ClassifierImport()  # and LibCST loads meanwhile, in case a file holds an old name
+    else:
+        classifier = None
     try:
         listed = workspace.files(SUFFIXES, trust_index=True)
     except (WorkspaceError, OSError) as error:
@@ -133,6 +138,8 @@ def find_stale(
             to_scan = [r for r in relatives if r in matched]
             prefiltered = True
 
+    if classifier is not None and to_scan:
+        classifier.wait()  # before any fork: a child must not inherit a half-held import lock
     jobs = _cpu_count() if jobs is None else max(1, jobs)
     heavy = len(to_scan) >= (PARALLEL_MIN_CANDIDATES if prefiltered else PARALLEL_MIN_FILES)
     long_run = len(to_scan) >= (PROGRESS_MIN_CANDIDATES if prefiltered else PROGRESS_MIN_FILES)
@@ -162,6 +169,29 @@ def find_stale(
         files_matched=outcome.matched,
         root=scanner.display_root,
     )
+
+
+class _ClassifierImport:
+    """Imports the occurrence classifier (LibCST, a quarter of a second) on a thread.
+
+    ``git grep`` and the file listing run in other processes meanwhile, so on a
+    repository with old names the import costs no wall time; on a clean one the
+    thread is simply never waited for.
+    """
+
+    def __init__(self) -> None:
+        self._thread = threading.Thread(target=self._load, name="import-classifier", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _load() -> None:
+        try:
+            importlib.import_module("codemods.core.code_kinds")
+        except Exception:  # noqa: BLE001 - the scan imports it again and reports the error there
+            pass
+
+    def wait(self) -> None:
+        self._thread.join()
 
 
 def _order(finding: Finding) -> tuple:
