@@ -55,9 +55,9 @@ def test_class_definition_uses_and_instance_attributes(tmp_path):
     assert report.renames["call"] == 3
 
 
-def test_scope_aware_parameter_keeps_its_name_and_locals_follow(tmp_path):
-    """A parameter is part of a function's keyword API: it keeps its name. A local follows the rename,
-    or `refactor check` would flag it right after apply."""
+def test_scope_aware_parameters_and_locals_follow_the_rename(tmp_path):
+    """Parameters and locals spelled like an old name follow the rename (or `refactor check` would flag them
+    right after apply); the module-level name and the local stay apart."""
     before = dedent(
         """
         collate_fn_v3 = make()
@@ -74,6 +74,9 @@ def test_scope_aware_parameter_keeps_its_name_and_locals_follow(tmp_path):
         def local_assignment():
             collate_fn_fixed_1 = None
             return collate_fn_fixed_1
+
+
+        analyze(collate_fn_v3, [])
         """
     )
     after = dedent(
@@ -81,8 +84,8 @@ def test_scope_aware_parameter_keeps_its_name_and_locals_follow(tmp_path):
         collate_fn_v2 = make()
 
 
-        def analyze(collate_fn_v3, dataset):
-            return collate_fn_v3(dataset)
+        def analyze(collate_fn_v2, dataset):
+            return collate_fn_v2(dataset)
 
 
         def uses_global():
@@ -92,9 +95,28 @@ def test_scope_aware_parameter_keeps_its_name_and_locals_follow(tmp_path):
         def local_assignment():
             AllTokensCollator = None
             return AllTokensCollator
+
+
+        analyze(collate_fn_v2, [])
         """
     )
     assert_codemod(tmp_path, "rename_collators", {MAIN: before}, {MAIN: after})
+
+
+def test_a_parameter_passed_by_keyword_keeps_its_name(tmp_path):
+    """A keyword argument names the parameter from outside: renaming it would break that call."""
+    before = dedent(
+        """
+        def analyze(collate_fn_v3, dataset):
+            return collate_fn_v3(dataset)
+
+
+        analyze(collate_fn_v3=make(), dataset=[])
+        """
+    )
+    changed, report = run_codemod(tmp_path, "rename_collators", {MAIN: before})
+    assert changed.get(MAIN, before) == before
+    assert any("keeps its name" in note.message and "collate_fn_v3" in note.message for note in report.notes)
 
 
 def test_a_local_keeps_its_name_when_the_new_name_is_taken(tmp_path):

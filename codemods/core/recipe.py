@@ -8,6 +8,7 @@ never hard-code a name from the plan.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,7 @@ from codemods.core.recipe_model import (  # noqa: F401 - the model is imported f
     ParameterSection,
     Recipe,
     RecipeError,
+    Relabel,
     Rename,
     RenamePolicy,
     SupersededScript,
@@ -77,6 +79,23 @@ def _renames(data: Table) -> tuple[Rename, ...]:
         renames.append(Rename(old, new, raw.text("description", ""), files))
         raw.done()
     return tuple(renames)
+
+
+def _relabels(data: Table) -> tuple[Relabel, ...]:
+    relabels = []
+    for raw in data.tables("relabels"):
+        labels = []
+        for key in ("old", "new"):
+            label = raw.required(key)
+            if not re.fullmatch(r"[A-Za-z0-9]+", label):
+                raise RecipeError(f"{raw.field(key)}: {label!r} is not a label (letters and digits, like 'v3')")
+            labels.append(label)
+        exclude = raw.strings("exclude")
+        for index, name in enumerate(exclude):
+            identifier(name, f"{raw.field('exclude')}[{index}]")
+        relabels.append(Relabel(*labels, raw.text("description", ""), exclude, raw.strings("exclude_containing")))
+        raw.done()
+    return tuple(relabels)
 
 
 def _parameter_sections(raw: Table) -> tuple[ParameterSection, ...]:
@@ -308,6 +327,7 @@ def _parse(data: Table, source: str) -> Recipe:
         data_package=_data_package(data),
         deprecation_banner=_plain_table(data, "deprecation", "banner").get("banner", ""),
         source=source,
+        relabels=_relabels(data),
     )
     data.done()
     _check_renames(recipe)
@@ -335,6 +355,9 @@ def load_recipe(path: Path | None = None, root: Path | None = None) -> Recipe:
         recipe = parse_recipe(text, str(path))
     if root is not None:
         confine_to_root(recipe, Path(root))
+        from codemods.core.relabel import with_relabelled  # reads ROOT's files: only when a ROOT is given
+
+        recipe = with_relabelled(recipe, Path(root))
     return recipe
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 MAIN_FILE_ALIAS = "main"
@@ -25,6 +26,44 @@ class Rename:
     description: str = ""
     # Relative paths (or "main") this rename is limited to; empty means every Python file.
     files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Relabel:
+    """An experiment renamed by its label: identifiers ``<stem>_<old>`` and ``<old>_<rest>`` take the new label.
+
+    The plan relabels the assistant-only run from v3 to v2, so ``metrics_v3`` becomes
+    ``metrics_v2``, ``ADAPTER_PATH_V3`` becomes ``ADAPTER_PATH_V2`` and ``v3_values``
+    becomes ``v2_values``. Which identifiers a repository holds is found in the repository
+    itself (see ``codemods.core.relabel``); ``exclude`` and ``exclude_containing`` keep
+    another experiment's names as they are.
+    """
+
+    old: str
+    new: str
+    description: str = ""
+    exclude: tuple[str, ...] = ()
+    exclude_containing: tuple[str, ...] = ()
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """Whole identifiers ``<stem>_<old>`` or ``<old>_<rest>``, the label in lower or upper case."""
+        labels = "|".join(re.escape(label) for label in dict.fromkeys((self.old.lower(), self.old.upper())))
+        return re.compile(
+            rf"(?<![A-Za-z0-9_])(?:[A-Za-z_][A-Za-z0-9_]*?_(?:{labels})|(?:{labels})_[A-Za-z0-9_]*[A-Za-z0-9])(?![A-Za-z0-9_])"
+        )
+
+    def renamed(self, identifier: str) -> str | None:
+        """The relabelled identifier, or None when it is not one of this experiment's."""
+        if self.pattern.fullmatch(identifier) is None or identifier in self.exclude:
+            return None
+        if any(word.lower() in identifier.lower() for word in self.exclude_containing):
+            return None
+        head, _, tail = identifier.partition("_")
+        if head.lower() == self.old.lower():  # v3_values, V3_RUN
+            return (self.new.upper() if head.isupper() else self.new.lower()) + "_" + tail
+        stem, _, label = identifier.rpartition("_")  # metrics_v3, ADAPTER_PATH_V3
+        return stem + "_" + (self.new.upper() if label.isupper() else self.new.lower())
 
 
 @dataclass(frozen=True)
@@ -166,6 +205,9 @@ class Recipe:
     data_package: DataPackage | None
     deprecation_banner: str = ""
     source: str = field(default="", compare=False)
+    relabels: tuple[Relabel, ...] = ()
+    # The identifiers the relabels found in one repository, as renames (see codemods.core.relabel).
+    relabelled: tuple[Rename, ...] = ()
 
     def task(self, task_id: str) -> Task:
         for task in self.tasks:
@@ -210,7 +252,7 @@ class Recipe:
     @property
     def all_renames(self) -> tuple[Rename, ...]:
         legacy = (Rename(self.legacy.old, self.legacy.new, self.legacy.description),) if self.legacy else ()
-        return self.renames + legacy
+        return self.renames + self.relabelled + legacy
 
     @property
     def old_names(self) -> dict[str, str]:

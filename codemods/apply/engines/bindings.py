@@ -66,6 +66,8 @@ class Resolution:
     definitions: list[cst.Name] = field(default_factory=list)  # the module-level bindings among them
     # Names bound inside a function or comprehension (not parameters, not class attributes), with their uses.
     locals: set[cst.Name] = field(default_factory=set)
+    # Parameters spelled like an old name, with their uses inside the function.
+    parameters: set[cst.Name] = field(default_factory=set)
     attributes: list[AttributeAccess] = field(default_factory=list)
     from_imports: list[FromImport] = field(default_factory=list)
     mentions: Callable[[cst.CSTNode], bool] = lambda node: True
@@ -370,8 +372,8 @@ def resolve(
                     resolution.definitions.append(name)
             elif name.value in names:
                 owner = scope.binding_scope(name.value)
-                if owner is not None and owner.kind != _CLASS and name.value not in owner.parameters:
-                    resolution.locals.add(name)
+                if owner is not None and owner.kind != _CLASS:
+                    (resolution.parameters if name.value in owner.parameters else resolution.locals).add(name)
     for node, root, rest in resolver.accesses:
         bindings = imports.get(root.value, [])
         if root in resolution.references and len({b.target_module for b in bindings}) == 1:

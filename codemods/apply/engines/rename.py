@@ -302,6 +302,39 @@ def _renamable_locals(
     return safe
 
 
+def _renamable_parameters(
+    context: Context, path: str, task_id: str, names: set[cst.Name], exact: dict[str, str], text: str
+) -> set[cst.Name]:
+    """Parameters follow the rename like locals, unless a caller anywhere passes one by keyword.
+
+    A keyword argument names the parameter from outside the function (``f(old=...)``),
+    possibly from another file: renaming the parameter would break that call, so such a
+    parameter keeps its name and the report says why.
+    """
+    by_keyword = {name.value for name in names if _passed_by_keyword(context, name.value)}
+    kept = {name for name in names if name.value in by_keyword}
+    for old in sorted(by_keyword):
+        context.report.warn(
+            task_id, f"the parameter {old} keeps its name: a call passes it by keyword ({old}=...)", path
+        )
+    return _renamable_locals(context, path, task_id, names - kept, exact, text)
+
+
+def _passed_by_keyword(context: Context, name: str) -> bool:
+    return bool(context.computed_once(_files_passing_keyword, name))
+
+
+def _files_passing_keyword(context: Context, name: str) -> tuple[str, ...]:
+    """The Python files and notebooks with a call that passes ``name=...`` (a text search: cheap and cautious)."""
+    keyword = re.compile(rf"[(,]\s*{re.escape(name)}\s*=(?!=)")
+    found = []
+    for path in context.workspace.files((".py", ".ipynb")):
+        text = context.workspace.read_text(path)
+        if name in text and keyword.search(text):
+            found.append(path)
+    return tuple(found)
+
+
 def _is_dunder_all(node: cst.CSTNode | None) -> bool:
     if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
         targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
@@ -338,6 +371,7 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
     targets = set(resolution.references)
     if context.recipe.rename_policy.locals:
         targets |= _renamable_locals(context, path, task_id, resolution.locals, exact, text)
+        targets |= _renamable_parameters(context, path, task_id, resolution.parameters, exact, text)
     renamer = RenameSymbols(
         exact, substrings, context.recipe.rename_policy, targets, attributes, from_imports,
         resolution.mentions, protected, legacy,
@@ -378,6 +412,11 @@ def rename_in_document(context: Context, path: str, task_id: str) -> bool:
 def rename_everywhere(context: Context, task: Task) -> None:
     for path in context.workspace.files():
         rename_in_file(context, path, task.id)
+    relabelled = context.recipe.relabelled
+    if relabelled:
+        listed = ", ".join(f"{rename.old} -> {rename.new}" for rename in relabelled)
+        labels = ", ".join(f"{relabel.old} -> {relabel.new}" for relabel in context.recipe.relabels)
+        context.report.notice(task.id, f"relabelled ({labels}) {len(relabelled)} identifier(s): {listed}")
     documents = context.recipe.rename_policy.documents
     if documents:
         for path in context.workspace.files(tuple(documents)):

@@ -1464,22 +1464,22 @@ print("✅ AssistantOnlyCollator created (assistant-only labels)")
 # Side by side: the same two samples through both collators. The v3 labels must be a strict subset of the v1 labels, and they must decode to exactly the box answer.
 
 # %% id="Tc0Xj5Lb8WfO"
-def compare_label_masks(v1_collator: AllTokensCollator, v3_collator: AssistantOnlyCollator, batch) -> dict:
+def compare_label_masks(v1_collator: AllTokensCollator, v2_collator: AssistantOnlyCollator, batch) -> dict:
     """Run both collators on `batch` and compare how many tokens each one trains on."""
     out_v1 = v1_collator(batch)
-    out_v3 = v3_collator(batch)
-    assert torch.equal(out_v1["input_ids"], out_v3["input_ids"]), "collators disagree on input_ids!"
+    out_v2 = v2_collator(batch)
+    assert torch.equal(out_v1["input_ids"], out_v2["input_ids"]), "collators disagree on input_ids!"
     
     trained_v1 = out_v1["labels"] != -100
-    trained_v3 = out_v3["labels"] != -100
-    subset_ok = bool((trained_v3 & ~trained_v1).sum() == 0)
+    trained_v2 = out_v2["labels"] != -100
+    subset_ok = bool((trained_v2 & ~trained_v1).sum() == 0)
     result = {
         "trained_tokens_v1": int(trained_v1.sum()),
-        "trained_tokens_v3": int(trained_v3.sum()),
-        "v3_subset_of_v1": subset_ok,
+        "trained_tokens_v2": int(trained_v2.sum()),
+        "v2_subset_of_v1": subset_ok,
     }
     print(f"AllTokensCollator trains on {result['trained_tokens_v1']} tokens, "
-          f"AssistantOnlyCollator on {result['trained_tokens_v3']} (subset: {subset_ok})")
+          f"AssistantOnlyCollator on {result['trained_tokens_v2']} (subset: {subset_ok})")
     return result
 
 
@@ -1620,16 +1620,16 @@ assert _n_trained > 0, "AssistantOnlyCollator produced no labels!"
 collate_fn_v2.debug_count = 0
 
 # %% id="Bw9Rx4Gm7LqA"
-token_stats_v3 = analyze_token_distribution(collate_fn_v2, train_dataset)
+token_stats_v2 = analyze_token_distribution(collate_fn_v2, train_dataset)
 
 # %%
-token_stats_v3_eval = analyze_token_distribution(collate_fn_v2, eval_dataset, num_samples=2)
+token_stats_v2_eval = analyze_token_distribution(collate_fn_v2, eval_dataset, num_samples=2)
 
 # %% [markdown] id="Fy6Lo1Ub4TcX"
 # With `AssistantOnlyCollator` the answer is 100 % of the trained tokens (by construction), about 27 tokens per sample instead of ~150. The loss values of run 2 are therefore **not comparable** with run 1: they are averaged over far fewer, much harder tokens. Only the IoU comparison at the end is meaningful.
 
 # %% id="Ep1Ij8Ko6SvD"
-trainer_v3 = SFTTrainer(
+trainer_v2 = SFTTrainer(
     model=model,
     args=training_args_v2,
     train_dataset=train_dataset,
@@ -1638,15 +1638,15 @@ trainer_v3 = SFTTrainer(
     processing_class=processor,
     peft_config=lora_config,
 )
-trainer_v3.model.print_trainable_parameters()
+trainer_v2.model.print_trainable_parameters()
 
 # Callbacks from the IoU experiments - too slow to run during training (generation every eval step)
 # from src.utils.callbacks import IoUEvalCallback, GradNormCallback
-# _iou_cb_v3 = IoUEvalCallback(processor=processor, eval_dataset=test_dataset, num_samples=20, every_n_evals=2)
-# _grad_cb_v3 = GradNormCallback(log_every=10)
-# trainer_v3.add_callback(_iou_cb_v3)
-# trainer_v3.add_callback(_grad_cb_v3)
-# print(f"Callbacks: {[type(cb).__name__ for cb in trainer_v3.callback_handler.callbacks]}")
+# _iou_cb_v2 = IoUEvalCallback(processor=processor, eval_dataset=test_dataset, num_samples=20, every_n_evals=2)
+# _grad_cb_v2 = GradNormCallback(log_every=10)
+# trainer_v2.add_callback(_iou_cb_v2)
+# trainer_v2.add_callback(_grad_cb_v2)
+# print(f"Callbacks: {[type(cb).__name__ for cb in trainer_v2.callback_handler.callbacks]}")
 
 # %% [markdown]
 # ### Train run 2
@@ -1655,15 +1655,15 @@ trainer_v3.model.print_trainable_parameters()
 
 # %% id="Hv4Pa8Ct2UkL"
 t0 = time.time()
-train_result_v3 = trainer_v3.train() 
+train_result_v2 = trainer_v2.train() 
 print(f"🚀 Run 2 (assistant-only) finished in {(time.time() - t0) / 60:.1f} min")
-print(train_result_v3)
+print(train_result_v2)
 
 # %% id="Qg7Ej3Ws9RbN"
-trainer_v3.save_model(training_args_v2.output_dir)
+trainer_v2.save_model(training_args_v2.output_dir)
 processor.save_pretrained(training_args_v2.output_dir)
 print(f"✅ Run 2 adapter saved to {training_args_v2.output_dir}")
-plot_loss_curves(trainer_v3.state.log_history, title="Run 2 (AssistantOnlyCollator, assistant-only)")
+plot_loss_curves(trainer_v2.state.log_history, title="Run 2 (AssistantOnlyCollator, assistant-only)")
 
 # %% [markdown] id="Ym5Tf0Xq8HdV"
 # ## 11. Evaluate run 2 and compare
@@ -1671,33 +1671,33 @@ plot_loss_curves(trainer_v3.state.log_history, title="Run 2 (AssistantOnlyCollat
 # Same protocol as for run 1: reload the base model in 4-bit, attach the run 2 adapter, generate on the same 50 test images.
 
 # %% colab={"base_uri": "https://localhost:8080/"} id="Tn8Wd2Fa6YsB" outputId="8c3e91d2-5b7f-4a10-9e6d-2f4b1c7a0d35"
-del trainer_v3
+del trainer_v2
 gc.collect()
 torch.cuda.empty_cache()
 
-model_finetuned_v3 = Qwen2VLForConditionalGeneration.from_pretrained(
+model_finetuned_v2 = Qwen2VLForConditionalGeneration.from_pretrained(
     model_id,
     device_map="auto",
     torch_dtype=torch.bfloat16,
     attn_implementation="sdpa",
     quantization_config=bnb_config,
 )
-model_finetuned_v3 = PeftModel.from_pretrained(model_finetuned_v3, training_args_v2.output_dir, is_trainable=False)
-processor_finetuned_v3 = Qwen2VLProcessor.from_pretrained(training_args_v2.output_dir)
+model_finetuned_v2 = PeftModel.from_pretrained(model_finetuned_v2, training_args_v2.output_dir, is_trainable=False)
+processor_finetuned_v2 = Qwen2VLProcessor.from_pretrained(training_args_v2.output_dir)
 print("✅ v3 model loaded (assistant-only adapter)")
 
-metrics_v3, ious_v3 = evaluate_model(
-    model_finetuned_v3, processor_finetuned_v3, test_dataset, num_samples=NUM_EVAL_SAMPLES, desc="v3 model"
+metrics_v2, ious_v2 = evaluate_model(
+    model_finetuned_v2, processor_finetuned_v2, test_dataset, num_samples=NUM_EVAL_SAMPLES, desc="v3 model"
 )
 
 print("=" * 60)
 print("Model v3 (assistant-only) - test split")
 print("=" * 60)
-print(f"Mean IoU          : {metrics_v3['mean_iou']:.4f}")
-print(f"Median IoU        : {metrics_v3['median_iou']:.4f}")
-print(f"Acc@0.5           : {metrics_v3['acc_50']:.2%}")
-print(f"Acc@0.75          : {metrics_v3['acc_75']:.2%}")
-print(f"Parse failure rate: {metrics_v3['parse_failure_rate']:.2%}")
+print(f"Mean IoU          : {metrics_v2['mean_iou']:.4f}")
+print(f"Median IoU        : {metrics_v2['median_iou']:.4f}")
+print(f"Acc@0.5           : {metrics_v2['acc_50']:.2%}")
+print(f"Acc@0.75          : {metrics_v2['acc_75']:.2%}")
+print(f"Parse failure rate: {metrics_v2['parse_failure_rate']:.2%}")
 
 
 # %% id="Gy2Kp8Mw6HtR"

@@ -1,0 +1,91 @@
+"""The identifiers a recipe's relabels find in one repository, as ordinary renames.
+
+A relabel (``[[relabels]]`` in the recipe: ``old = "v3"``, ``new = "v2"``) names no
+identifier: a repository has ``metrics_v3`` and ``ADAPTER_PATH_V3``, another has
+``eval_v3``. So the recipe, once loaded for a ROOT, carries the renames its relabels
+find there (``Recipe.relabelled``), and from then on they are renames like any other:
+``apply`` renames them by binding, in every file and notebook, and ``check`` reports
+them, from the same list. After ``apply`` none is left, so the list is empty and
+``check`` has nothing to report.
+
+Names already renamed by the recipe itself (``collate_fn_v3``) keep their own rename.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from codemods.core.recipe_model import Recipe, Relabel, Rename
+from codemods.core.workspace import Workspace, WorkspaceError, _git
+
+SUFFIXES = (".py", ".ipynb")
+
+
+def with_relabelled(recipe: Recipe, root: Path) -> Recipe:
+    """``recipe`` with the renames its relabels find under ROOT (the recipe itself when it has none)."""
+    if not recipe.relabels:
+        return recipe
+    workspace = Workspace(root)
+    taken = {rename.old for rename in recipe.all_renames}
+    found: dict[str, tuple[str, Relabel]] = {}
+    for text in _texts(workspace, _literals(recipe.relabels)):
+        for relabel in recipe.relabels:
+            for match in relabel.pattern.finditer(text):
+                old = match.group(0)
+                new = relabel.renamed(old)
+                if new is not None and old not in taken:
+                    found.setdefault(old, (new, relabel))
+    renames = tuple(
+        Rename(old, new, relabel.description or f"relabelled from {relabel.old} to {relabel.new}")
+        for old, (new, relabel) in sorted(found.items())
+    )
+    return replace(recipe, relabelled=renames)
+
+
+def _literals(relabels: tuple[Relabel, ...]) -> list[str]:
+    labels = {label for relabel in relabels for label in (relabel.old.lower(), relabel.old.upper())}
+    return sorted({f"_{label}" for label in labels} | {f"{label}_" for label in labels})
+
+
+def _texts(workspace: Workspace, literals: list[str]):
+    """The code of every Python file and notebook that holds one of ``literals`` (notebooks: their cells' sources)."""
+    for relative in _candidates(workspace, literals):
+        try:
+            data = workspace.read_bytes(relative)
+        except WorkspaceError:
+            continue
+        if not any(literal.encode() in data for literal in literals):
+            continue
+        text = data.decode("utf-8", errors="replace")
+        yield _cell_sources(text) if relative.endswith(".ipynb") else text
+
+
+def _candidates(workspace: Workspace, literals: list[str]) -> list[str]:
+    """``git grep -l`` narrows the files in a git work tree; elsewhere every file is read."""
+    if workspace.git_root is not None and workspace.single_file is None:
+        command = ["-c", "core.quotePath=false", "grep", "-z", "-l", "-F", "-I", "--untracked", "--no-color"]
+        for literal in literals:
+            command += ["-e", literal]
+        try:
+            done = _git(workspace.directory, *command, "--", *(f"*{suffix}" for suffix in SUFFIXES), check=False)
+        except OSError:
+            done = None
+        if done is not None and done.returncode in (0, 1):
+            listed = set(workspace.files(SUFFIXES, trust_index=True))
+            return [path for path in done.stdout.split("\0") if path in listed]
+    return workspace.files(SUFFIXES, trust_index=True)
+
+
+def _cell_sources(text: str) -> str:
+    """A notebook's cell sources, one after another (the JSON text would glue ``\\n`` to names)."""
+    try:
+        cells = json.loads(text).get("cells", [])
+    except (ValueError, AttributeError):
+        return ""
+    sources = []
+    for cell in cells if isinstance(cells, list) else []:
+        source = cell.get("source", "") if isinstance(cell, dict) else ""
+        sources.append("".join(source) if isinstance(source, list) else str(source))
+    return "\n".join(sources)
