@@ -113,8 +113,8 @@ def test_sources_follow_the_script_and_outputs_stay(tmp_path):
         assert cells[key]["id"] == before[key]["id"]
     warnings = [note for note in report.notes if note.level.value == "warning"]
     assert [(note.path, note.message.split(":")[0]) for note in warnings] == [
-        (NOTEBOOK, "cell 3 (collate_fn = AllTokensCollator(processo…)"),
-        (NOTEBOOK, "cell 4 (trainer.train())"),
+        (NOTEBOOK, "cell 2 (collate_fn = AllTokensCollator(processo…)"),
+        (NOTEBOOK, "cell 3 (trainer.train())"),
     ]
     assert all(
         "collate_fn_fixed_1" in note.message and "--clear-stale-outputs" in note.message for note in warnings
@@ -153,7 +153,7 @@ def test_outputs_matching_their_own_source_are_not_stale(tmp_path):
     changes, report = sync(tmp_path, {MAIN: SCRIPT, NOTEBOOK: paired_notebook_text(SCRIPT)}, changed)
     assert cells_by_id(changes[NOTEBOOK])["setup"].source == "import torch  # CUDA"
     assert [note.message.split(":")[0] for note in report.notes if note.level.value == "warning"] == [
-        "cell 4 (trainer.train())"
+        "cell 3 (trainer.train())"  # counted from 0, as `refactor check` counts cells
     ]
 
 
@@ -168,7 +168,8 @@ def test_new_cells_get_stable_ids(tmp_path):
 
 def test_unpaired_script_and_unpaired_notebooks_are_not_touched(tmp_path):
     unpaired_script = SCRIPT.replace("#     formats: ipynb,py:percent\n", "")
-    other = paired_notebook_text(SCRIPT)
+    # Neither file declares the pair: no `formats` in the script's header nor in the notebook's metadata.
+    other = paired_notebook_text(unpaired_script)
     changes, report = sync(
         tmp_path,
         {MAIN: unpaired_script, NOTEBOOK: other, "notebooks/evaluate_v3_model.ipynb": other},

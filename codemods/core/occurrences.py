@@ -274,7 +274,8 @@ def python(text: str, names: Names, recipe: Recipe, *, cell: bool = False) -> Py
     if parsed:
         from codemods.core import code_kinds  # LibCST is imported only when some text needs parsing
 
-        problem = code_kinds.classify(mask_magics(text) if cell else text, lines, found, names, cell=cell)
+        source = mask_magics(text) if cell else text  # classified with magics masked, shown as written
+        problem = code_kinds.classify(source, source.split("\n") if cell else lines, found, names, cell=cell)
         if problem is not None:
             for occurrence in found:
                 occurrence.kind, occurrence.prose = UNPARSED_TEXT, None

@@ -121,6 +121,11 @@ class Workspace:
         except UnicodeDecodeError as error:
             raise WorkspaceError(f"{relative} is not UTF-8 ({error})") from None
 
+    def original_text(self, relative: str) -> str | None:
+        """The file's text before any pending edit (None where it did not exist): the user's own coordinates."""
+        data = self._original(relative)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
     def _original(self, relative: str) -> bytes | None:
         if relative not in self._originals:
             path = self.path(relative)

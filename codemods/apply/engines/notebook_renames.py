@@ -8,16 +8,17 @@ occurrences :mod:`codemods.core.occurrences` reports, minus stored outputs:
 * code cells: names, comments and strings as the check classifies them (IPython
   magics masked while parsing), identifiers containing an old name spliced by
   the recipe's substring policy; prose only where the rename policy reaches it;
-* markdown cells: whole words (the document policy, and the comment policy
-  that the check reports markdown cells by);
+* markdown cells: whole words, like prose documents (by the comment policy,
+  which is the one the check reports markdown cells by);
 * stored outputs: left as they are (they record a past run) and listed as
-  warnings naming the cell.
+  warnings naming the cell, or cleared with the ``clear_stale_outputs`` option.
 
 A code cell that does not parse is renamed as plain text (whole words) with a
-warning, since the check would report its names as unparsed text. A notebook
-whose JSON cannot be read is left alone with a warning. The file is written
-back in its own JSON style (indent, ASCII escaping, final newline); a notebook
-without old names is not written at all, so its bytes stay identical.
+warning, since the check reports its names as unparsed text; so is a notebook
+whose JSON cannot be read, for the same reason. The file is written back in its
+own JSON style (indent, ASCII escaping, BOM, final newline); a notebook without
+old names is not written at all, so its bytes stay identical. Cells are numbered
+from 0, as in the notebook's ``cells`` list and in ``refactor check``.
 """
 
 from __future__ import annotations
@@ -25,75 +26,49 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from pathlib import PurePosixPath
+from collections.abc import Iterable
 from typing import Any
 
+from codemods.apply.engines.jupytext_pairs import jupytext_pairs
 from codemods.apply.session import Context
 from codemods.core import occurrences
-from codemods.core.occurrences import UNPARSED_TEXT, WARNING_KINDS, NameTable, Occurrence
+from codemods.core.occurrences import UNPARSED_TEXT, WARNING_KINDS, Names, NameTable, Occurrence
 from codemods.core.recipe import Task
 
 _INDENT = re.compile(r"\{\r?\n( +)\S")
+BOM = "\ufeff"
 
 
 def rename_in_notebooks(context: Context, task: Task) -> None:
     workspace = context.workspace
     table = NameTable(context.recipe, context.main_file)
+    # A paired notebook follows its script after the tasks (and is checked on its own then).
+    paired = {pair.notebook for pair in jupytext_pairs(context) if workspace.exists(pair.script)}
     for path in workspace.files((".ipynb",)):
-        if paired_script(context, path) is not None:
-            continue
-        rename_in_notebook(context, path, task.id, table)
+        if path not in paired:
+            rename_in_notebook(context, path, task.id, table)
 
 
-def paired_script(context: Context, path: str) -> str | None:
-    """The existing ``.py`` a notebook is paired with (by its jupytext metadata, or as the main file's pair)."""
-    workspace = context.workspace
-    stem = path[: -len(".ipynb")]
-    if stem + ".py" == context.main_file and workspace.exists(context.main_file):
-        from codemods.apply.engines.notebooks import paired_notebook
+def rename_in_notebook(
+    context: Context, path: str, task_id: str, table: NameTable | None = None, *, outputs: bool = True
+) -> bool:
+    """Rename the old names in one notebook's cells; True when it changed.
 
-        pairing = paired_notebook(context.main_file, workspace.read_text(context.main_file))
-        if pairing is not None and pairing[0] == path:
-            return context.main_file
-    text = workspace.read_text(path)
-    if '"jupytext"' not in text:
-        return None
-    try:
-        formats = json.loads(text).get("metadata", {}).get("jupytext", {}).get("formats")
-    except (ValueError, AttributeError, RecursionError):
-        return None
-    if not isinstance(formats, str) or "py" not in formats:
-        return None
-    candidates = [stem + ".py"]
-    try:
-        from jupytext.paired_paths import paired_paths
-
-        candidates = [p for p, fmt in paired_paths(path, "ipynb", formats) if fmt.get("extension") == ".py"]
-    except Exception:  # noqa: BLE001 - jupytext refuses odd prefixes; the same-stem script is the usual pair
-        pass
-    for candidate in candidates:
-        candidate = PurePosixPath(candidate).as_posix()
-        if workspace.exists(candidate):
-            return candidate
-    return None
-
-
-def rename_in_notebook(context: Context, path: str, task_id: str, table: NameTable | None = None) -> bool:
-    """Rename the old names in one notebook's cells; True when it changed."""
+    With ``outputs`` the stored outputs that show an old name are listed (or cleared, by option).
+    """
     table = table or NameTable(context.recipe, context.main_file)
     names = table.for_path(path)
     text = context.workspace.read_text(path)
     if not names.pattern.search(text):
         return False
+    body = text[len(BOM) :] if text.startswith(BOM) else text
     try:
-        document = json.loads(text)
+        document = json.loads(body)
     except (ValueError, RecursionError) as error:
-        context.report.warn(task_id, f"not renamed: the notebook's JSON cannot be read ({error})", path)
-        return False
+        return _rename_as_text(context, path, task_id, text, names, f"its JSON cannot be read ({error})")
     scan = occurrences.notebook(document, names, context.recipe)
     if scan.problem is not None:
-        context.report.warn(task_id, f"not renamed: {scan.problem}", path)
-        return False
+        return _rename_as_text(context, path, task_id, text, names, scan.problem)
     cells = document["cells"]
     by_cell: dict[int, list[Occurrence]] = {}
     stale_outputs: dict[int, set[str]] = {}
@@ -113,22 +88,73 @@ def rename_in_notebook(context: Context, path: str, task_id: str, table: NameTab
             counts[occurrence.kind] += 1
             if occurrence.substring:
                 context.report.substring_renames[joined[occurrence.offset : occurrence.end]] = occurrence.suggestion
-        if any(o.kind == UNPARSED_TEXT for o in found):
+        unparsed = sorted({o.line for o in found if o.kind == UNPARSED_TEXT})
+        if unparsed:
             context.report.warn(
-                task_id, f"cell {index} does not parse; its old names were renamed as text (whole words)", path
+                task_id,
+                f"cell {index} (line {', '.join(map(str, unparsed))}) does not parse; "
+                "its old names were renamed as text (whole words)",
+                path,
             )
-    for index, shown in sorted(stale_outputs.items()):
-        context.report.warn(
-            task_id,
-            f"cell {index}: stored outputs still show {', '.join(sorted(shown))} (re-run the cell to refresh them)",
-            path,
-        )
-    if not counts:
+    cleared = _stale_outputs(context, task_id, path, cells, stale_outputs) if outputs else False
+    if not counts and not cleared:
         return False
     context.workspace.write_text(path, dump_like(document, text))
-    context.report.renames.update(counts)
-    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
-    context.report.info(task_id, f"renamed {sum(counts.values())} occurrences in notebook cells ({kinds})", path)
+    if counts:
+        context.report.renames.update(counts)
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
+        context.report.info(task_id, f"renamed {sum(counts.values())} occurrences in notebook cells ({kinds})", path)
+    return True
+
+
+def _stale_outputs(context: Context, task_id: str, path: str, cells: list, stale: dict[int, set[str]]) -> bool:
+    """List (or clear, by option) the stored outputs that show old names; True when some were cleared."""
+    clear = bool(context.options.get("clear_stale_outputs"))
+    for index, shown in sorted(stale.items()):
+        cell = cells[index]
+        source = cell.get("source", "")
+        stale_output_note(context, task_id, path, index, "".join(source) if isinstance(source, list) else source,
+                          sorted(shown), clear)
+        if clear:
+            cell["outputs"] = []
+            if "execution_count" in cell:
+                cell["execution_count"] = None
+    return clear and bool(stale)
+
+
+def stale_output_note(
+    context: Context, task_id: str, path: str, index: int, source: str, names: Iterable[str], clear: bool
+) -> None:
+    """The one wording, paired or not, for a cell whose stored outputs show old names (cells counted from 0)."""
+    where, shown = f"cell {index} ({_first_line(source)})", ", ".join(names)
+    if clear:
+        context.report.info(task_id, f"{where}: cleared stored outputs that showed {shown}", path)
+    else:
+        context.report.warn(
+            task_id,
+            f"{where}: stored outputs still show {shown} "
+            "(re-run the cell, or pass --clear-stale-outputs to clear them)",
+            path,
+        )
+
+
+def _first_line(source: str, width: int = 40) -> str:
+    # The first line that says something (banners of `=` signs don't).
+    line = next((text.strip() for text in source.splitlines() if any(c.isalnum() for c in text)), "")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _rename_as_text(context: Context, path: str, task_id: str, text: str, names: Names, problem: str) -> bool:
+    """A file the check can only read as text: its old names are renamed as text, as the check reports them."""
+    body = text[len(BOM) :] if text.startswith(BOM) else text
+    found = occurrences.unparsed(body, names, context.recipe)
+    if not found:
+        return False
+    context.workspace.write_text(path, text[: len(text) - len(body)] + _apply(body, found))
+    context.report.renames[UNPARSED_TEXT] += len(found)
+    context.report.warn(
+        task_id, f"not a readable notebook: {problem}; its {len(found)} old name(s) were renamed as text", path
+    )
     return True
 
 
@@ -146,6 +172,8 @@ def _apply(text: str, found: list[Occurrence]) -> str:
 
 def dump_like(document: Any, original: str) -> str:
     """The document as JSON in the original file's style: nbformat's indent 1 unless it used another."""
+    bom = BOM if original.startswith(BOM) else ""
+    original = original[len(bom) :]
     match = _INDENT.match(original)
     indent = len(match.group(1)) if match else 1
     ascii_only = original.isascii() and "\\u" in original
@@ -153,4 +181,4 @@ def dump_like(document: Any, original: str) -> str:
     if "\r\n" in original:
         text = text.replace("\n", "\r\n")
     ending = original[len(original.rstrip("\r\n")) :]
-    return text + ending
+    return bom + text + ending

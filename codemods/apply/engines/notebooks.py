@@ -1,12 +1,14 @@
-"""Keep the main file's paired ``.ipynb`` in sync (runs after the plan's tasks).
+"""Keep every jupytext-paired ``.ipynb`` in sync with its script (runs after the plan's tasks).
 
-The plan's paired-notebook clause: when the main file is a jupytext script
-paired with a notebook (``formats: ipynb,py:percent``), the notebook's cells are
-rebuilt from the migrated script the way ``jupytext --sync`` does it: sources
-come from the script, outputs and cell metadata from the existing notebook.
+Pairs come from jupytext's own metadata, in either file (:mod:`.jupytext_pairs`).
+When a paired script changed, its notebook's cells are rebuilt from the migrated
+script the way ``jupytext --sync`` does it: sources come from the script,
+outputs and cell metadata from the existing notebook. A pair that was already
+out of sync is said so, since the notebook's own edits give way to the script.
 Stored outputs that still show a retired name are listed; with the
-``clear_stale_outputs`` option they are cleared instead. A notebook that is not
-paired with the main file is never touched.
+``clear_stale_outputs`` option they are cleared instead. Cells are numbered from
+0, as ``refactor check`` numbers them. Notebooks paired with no script are
+renamed cell by cell (:mod:`.notebook_renames`).
 """
 
 from __future__ import annotations
@@ -14,58 +16,25 @@ from __future__ import annotations
 import copy
 import hashlib
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 import jupytext
 from jupytext.combine import combine_inputs_with_outputs
-from jupytext.formats import long_form_one_format
-from jupytext.paired_paths import paired_paths
 from nbformat import NotebookNode
 
+from codemods.apply.engines.jupytext_pairs import Pair, jupytext_pairs
+from codemods.apply.engines.notebook_renames import rename_in_notebook, stale_output_note
 from codemods.apply.engines.rename import exact_renames, substring_identifiers
 from codemods.apply.session import Context, Refusal
+from codemods.core import occurrences
 from codemods.core.names import word_pattern
-from codemods.core.recipe import Task
-
-_TEXT_MIMETYPES = ("text/plain", "text/html", "text/markdown", "text/latex", "application/json")
+from codemods.core.occurrences import Names, NameTable
+from codemods.core.recipe import Recipe, Task
 
 
 @dataclass(frozen=True)
 class StaleOutput:
     cell: int  # position in the notebook, from 0
     names: tuple[str, ...]  # old names the cell's outputs show
-
-
-def paired_notebook(main_path: str, script_text: str) -> tuple[str, str] | None:
-    """(notebook path, the script's jupytext format) when the script is paired with an ipynb."""
-    try:
-        # Only the leading comment block can hold the jupytext header: reading the whole script
-        # would parse every cell of a 3,000-line notebook-script to look at ten lines.
-        header = jupytext.reads(_leading_comments(script_text), fmt="py:percent").metadata.get("jupytext", {})
-    except Exception:  # a header jupytext cannot read is not a pairing we can honour
-        return None
-    formats = header.get("formats")
-    if not formats or "ipynb" not in str(formats):
-        return None
-    script_format = next(
-        (fmt for fmt in str(formats).split(",") if long_form_one_format(fmt).get("extension") == ".py"),
-        "py:percent",
-    )
-    try:
-        pairs = paired_paths(main_path, script_format, formats)
-    except Exception:  # jupytext refuses paths that do not match the formats' prefixes
-        return None
-    notebook = next((path for path, fmt in pairs if fmt.get("extension") == ".ipynb"), None)
-    return (PurePosixPath(notebook).as_posix(), script_format) if notebook else None
-
-
-def _leading_comments(script_text: str) -> str:
-    lines = []
-    for line in script_text.splitlines(keepends=True):
-        if line.strip() and not line.lstrip().startswith("#") or line.startswith("# %%"):
-            break
-        lines.append(line)
-    return "".join(lines)
 
 
 def synced_notebook(
@@ -126,37 +95,21 @@ def _stable_cell_ids(notebook: NotebookNode, stored: NotebookNode) -> None:
         used.add(candidate)
 
 
-def output_text(output: NotebookNode) -> str:
-    """What an output shows, as text: stream text, text-like data, or an error's name, value and traceback."""
-    kind = output.get("output_type")
-    if kind == "stream":
-        return _joined(output.get("text", ""))
-    if kind == "error":
-        return "\n".join([output.get("ename", ""), output.get("evalue", ""), *output.get("traceback", [])])
-    data = output.get("data", {})
-    return "\n".join(
-        _joined(data[mime]) for mime in _TEXT_MIMETYPES if isinstance(data.get(mime), (str, list))
-    )
+def stale_outputs(notebook: NotebookNode, names: Names, recipe: Recipe) -> list[StaleOutput]:
+    """Code cells whose stored outputs show an old name that their source no longer shows.
 
-
-def _joined(value) -> str:
-    return "".join(value) if isinstance(value, list) else str(value)
-
-
-def stale_outputs(notebook: NotebookNode, old_names: list[str]) -> list[StaleOutput]:
-    """Code cells whose stored outputs name a retired name that their source no longer shows."""
-    pattern = word_pattern(old_names)
-    if pattern is None:
-        return []
+    The outputs are read as the check reads them (the same text fields, the allowed
+    legacy tail skipped), so apply lists exactly the cells the check warns about.
+    """
+    shown: dict[int, set[str]] = {}
+    for occurrence in occurrences.notebook(notebook, names, recipe).occurrences:
+        if occurrence.kind == occurrences.NOTEBOOK_OUTPUT and occurrence.cell is not None:
+            shown.setdefault(occurrence.cell, set()).add(occurrence.old)
     stale = []
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code" or not cell.get("outputs"):
-            continue
-        shown = {match.group(1) for output in cell.outputs for match in pattern.finditer(output_text(output))}
-        still_in_source = {match.group(1) for match in pattern.finditer(cell.source)}
-        names = tuple(sorted(shown - still_in_source))
-        if names:
-            stale.append(StaleOutput(index, names))
+    for index, old in sorted(shown.items()):
+        still_in_source = {match.group() for match in names.pattern.finditer(notebook.cells[index].source)}
+        if old - still_in_source:
+            stale.append(StaleOutput(index, tuple(sorted(old - still_in_source))))
     return stale
 
 
@@ -166,75 +119,89 @@ def notebook_text(notebook: NotebookNode) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def _first_line(source: str, width: int = 40) -> str:
-    # The first line that says something (banners of `=` signs don't).
-    line = next((text.strip() for text in source.splitlines() if any(c.isalnum() for c in text)), "")
-    return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def _renames(context: Context, main: str) -> dict[str, str]:
-    """The old -> new names task 4 applies to the main file (identifiers containing one included)."""
-    return {**substring_identifiers(context), **exact_renames(context, main)}
+def _renames(context: Context, script: str) -> dict[str, str]:
+    """The old -> new names the script got (identifiers containing one included)."""
+    return {**substring_identifiers(context), **exact_renames(context, script)}
 
 
 def sync_paired_notebooks(context: Context, task: Task) -> None:
-    main = context.main_file
-    workspace = context.workspace
-    if not workspace.exists(main):
+    for pair in jupytext_pairs(context):
+        sync_pair(context, task, pair)
+
+
+def sync_pair(context: Context, task: Task, pair: Pair) -> None:
+    workspace, script, path = context.workspace, pair.script, pair.notebook
+    if not workspace.exists(script):
         return
-    script_text = workspace.read_text(main)
-    pairing = paired_notebook(main, script_text)
-    if pairing is None:
-        return
-    notebook_path, script_format = pairing
-    if not workspace.exists(notebook_path):
-        if workspace.in_scope(notebook_path):
-            context.report.info(
-                task.id, f"paired with {notebook_path}, which does not exist; nothing to sync", main
-            )
+    if not workspace.exists(path):
+        if workspace.in_scope(path):
+            context.report.info(task.id, f"paired with {path}, which does not exist; nothing to sync", script)
         else:
-            context.report.warn(
-                task.id, f"{notebook_path} is outside the migration scope and was not synced", main
-            )
+            context.report.warn(task.id, f"{path} is outside the migration scope and was not synced", script)
         return
 
-    original = workspace.read_text(notebook_path)
-    main_changed = any(change.path == main for change in workspace.changes())
+    original = workspace.read_text(path)
+    script_changed = any(change.path == script for change in workspace.changes())
     try:
         notebook = (
-            synced_notebook(script_text, original, script_format, _renames(context, main))
-            if main_changed
+            synced_notebook(workspace.read_text(script), original, pair.script_format, _renames(context, script))
+            if script_changed
             else jupytext.reads(original, "ipynb")
         )
     except Exception as error:  # an unreadable notebook must not be overwritten
-        raise Refusal(task.id, f"cannot read the paired notebook: {error}", notebook_path) from None
+        raise Refusal(task.id, f"cannot read the paired notebook: {error}", path) from None
+    if script_changed:
+        _say_if_out_of_sync(context, task, pair)
 
-    stale = stale_outputs(notebook, list(context.recipe.old_names))
+    names = NameTable(context.recipe, context.main_file).for_path(path)
+    stale = stale_outputs(notebook, names, context.recipe)
     clear = bool(context.options.get("clear_stale_outputs"))
     for item in stale:
         cell = notebook.cells[item.cell]
-        where = f"cell {item.cell + 1} ({_first_line(cell.source)})"
-        names = ", ".join(item.names)
+        stale_output_note(context, task.id, path, item.cell, cell.source, item.names, clear)
         if clear:
             cell.outputs = []
             cell.execution_count = None
-            context.report.info(
-                task.id, f"{where}: cleared stored outputs that showed {names}", notebook_path
-            )
-        else:
-            context.report.warn(
-                task.id,
-                f"{where}: stored outputs still show {names} "
-                "(re-run the cell, or pass --clear-stale-outputs to clear them)",
-                notebook_path,
-            )
 
-    if not main_changed and not (clear and stale):
+    if script_changed or (clear and stale):
+        new_text = notebook_text(notebook)
+        if new_text != original:
+            workspace.write_text(path, new_text)
+            if script_changed:
+                context.report.info(
+                    task.id, f"cell sources updated from {script}; outputs and cell metadata kept", path
+                )
+    if not script_changed and _clean(context, script) and rename_in_notebook(context, path, task.id, outputs=False):
+        # The script names nothing old but its notebook does: the pair was out of sync before. Renaming
+        # in place keeps what only the notebook holds (it may be the newer file) and leaves check clean.
+        context.report.warn(
+            task.id, f"was out of sync with {script}: old names only its cells held were renamed in them", path
+        )
+
+
+def _clean(context: Context, script: str) -> bool:
+    """Whether the check would find nothing in the script (what its notebook's cells should then show)."""
+    names = NameTable(context.recipe, context.main_file).for_path(script)
+    return not occurrences.python(context.workspace.read_text(script), names, context.recipe).occurrences
+
+
+def _say_if_out_of_sync(context: Context, task: Task, pair: Pair) -> None:
+    """Warn when the notebook's cells differed from its script before the migration: they now follow the script."""
+    script_text = context.workspace.original_text(pair.script)
+    notebook_text_ = context.workspace.original_text(pair.notebook)
+    try:
+        before = jupytext.reads(script_text or "", fmt=pair.script_format).cells
+        stored = jupytext.reads(notebook_text_ or "", fmt="ipynb").cells
+    except Exception:  # noqa: BLE001 - what cannot be read cannot be compared; the sync itself says more
         return
-    new_text = notebook_text(notebook)
-    if new_text != original:
-        workspace.write_text(notebook_path, new_text)
-        if main_changed:
-            context.report.info(
-                task.id, f"cell sources updated from {main}; outputs and cell metadata kept", notebook_path
-            )
+    if [(c.cell_type, c.source) for c in before] == [(c.cell_type, c.source) for c in stored]:
+        return
+    differing = sum(
+        (a.cell_type, a.source) != (b.cell_type, b.source) for a, b in zip(before, stored, strict=False)
+    ) + abs(len(before) - len(stored))
+    context.report.warn(
+        task.id,
+        f"was out of sync with {pair.script} before the migration ({differing} cell(s) differed); its cells "
+        f"now follow the migrated script, as `jupytext --sync` would, and its own edits are gone (undo restores them)",
+        pair.notebook,
+    )
