@@ -134,6 +134,8 @@ class ConfigFunction:
     field_sections: tuple[FieldSection, ...]
     library_defaults: dict[str, str]
     stack_notes: dict[str, str]
+    # Fields that name directories: other literals naming the same directory follow their new value.
+    path_fields: tuple[str, ...] = ("output_dir", "logging_dir")
 
     @property
     def parameters(self) -> tuple[Parameter, ...]:

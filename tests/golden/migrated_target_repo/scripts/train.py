@@ -59,8 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--num-eval-samples", type=int, default=None)
 
     # Output / logging
-    parser.add_argument("--output-dir", default="./vlm_outputs/qwen2vl-nutrition-detection-lora")
-    parser.add_argument("--logging-dir", default="./vlm_outputs/logs")
+    parser.add_argument("--output-dir", default="./vlm_outputs/qwen2vl-nutrition-detection-v1-all-tokens")
+    parser.add_argument("--logging-dir", default="./vlm_outputs/logs-v1-all-tokens")
     parser.add_argument("--run-name", default="qwen2vl-nutrition-detection")
     parser.add_argument("--wandb-project", default="qwen2vl-nutrition-detection")
     parser.add_argument("--no-wandb", action="store_true", help="disable Weights & Biases logging")

@@ -37,8 +37,8 @@ import dataclasses
 import inspect
 import warnings
 
-DEFAULT_OUTPUT_DIR = "./vlm_outputs/qwen2vl-nutrition-detection-lora"
-DEFAULT_LOGGING_DIR = "./vlm_outputs/logs"
+DEFAULT_OUTPUT_DIR = "./vlm_outputs/qwen2vl-nutrition-detection-v1-all-tokens"
+DEFAULT_LOGGING_DIR = "./vlm_outputs/logs-v1-all-tokens"
 DEFAULT_RUN_NAME = "qwen2vl-nutrition-detection"
 
 
