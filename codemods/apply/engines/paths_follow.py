@@ -20,6 +20,7 @@ import re
 import libcst as cst
 
 from codemods.apply.engines.definitions import module_function
+from codemods.apply.engines.jupytext_pairs import jupytext_pairs
 from codemods.apply.engines.lines import first_lines, visit_mentioning
 from codemods.apply.engines.notebook_renames import dump_like
 from codemods.apply.session import Context
@@ -75,8 +76,7 @@ def follow_paths(context: Context, task: Task) -> None:
     alternation = "|".join(re.escape(old) for old in sorted(moves, key=len, reverse=True))
     pattern = re.compile(rf"((?:\.\.?/)*)({alternation})(/.*)?", re.DOTALL)
     keep = bool(context.options.get("keep_paths"))
-    # A notebook with a script of the same name beside it is rebuilt from that script after the tasks.
-    paired = {p for p in context.workspace.files((".ipynb",)) if context.workspace.exists(p[: -len(".ipynb")] + ".py")}
+    paired = {pair.notebook for pair in jupytext_pairs(context) if context.workspace.exists(pair.script)}
     function = context.recipe.config_function.name if context.recipe.config_function else ""
     for path in context.workspace.files((".py", ".ipynb")):
         text = context.workspace.read_text(path)
