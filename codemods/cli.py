@@ -149,6 +149,16 @@ def apply(
         bool,
         typer.Option("--clear-stale-outputs", help="Clear paired-notebook outputs that still show old names."),
     ] = False,
+    keep_behaviour: Annotated[
+        bool,
+        typer.Option(
+            "--keep-behaviour",
+            help="Keep every config field as it was, except the changes the plan intends (fields derived from "
+            "the variant, the plan's overrides): fields the config function would change are pinned to their "
+            "old values, passed to it or set with dataclasses.replace(<call>, field=old value, ...). The "
+            "behaviour table marks them kept, so --strict passes when every old value is known.",
+        ),
+    ] = False,
     diff: Annotated[bool, typer.Option("--diff/--no-diff", help="Print a unified diff per file.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list informational notes.")] = False,
 ) -> None:
@@ -174,7 +184,8 @@ def apply(
                     "ROOT has uncommitted changes (" + ", ".join(dirty[:5]) + ("…" if len(dirty) > 5 else "") + "); "
                     "commit or stash them first, or pass --allow-dirty"
                 )
-        migration = plan_migration(root, plan, only, options={"clear_stale_outputs": clear_stale_outputs})
+        options = {"clear_stale_outputs": clear_stale_outputs, "keep_behaviour": keep_behaviour}
+        migration = plan_migration(root, plan, only, options=options)
     except (Refusal, WorkspaceError) as error:
         raise _fail(f"{error}\nnothing was written") from None
 

@@ -18,7 +18,12 @@ from codemods.core.workspace import FileChange
 
 _STATE_STYLE = {TaskState.PENDING: "yellow", TaskState.DONE: "green", TaskState.NOT_APPLICABLE: "dim"}
 _LEVEL_STYLE = {Level.INFO: "cyan", Level.NOTICE: "cyan", Level.WARNING: "yellow", Level.ERROR: "red"}
-_IMPACT_STYLE = {Impact.INTENDED: "green", Impact.UNINTENDED: "bold red", Impact.UNVERIFIABLE: "magenta"}
+_IMPACT_STYLE = {
+    Impact.INTENDED: "green",
+    Impact.UNINTENDED: "bold red",
+    Impact.UNVERIFIABLE: "magenta",
+    Impact.KEPT: "cyan",
+}
 
 
 def titled(title: str, table: Table) -> Group:
@@ -114,6 +119,9 @@ def summary_table(migration: Migration) -> Group:
         table.add_row(f"renamed: {kind}", str(count))
     for old, new in sorted(report.substring_renames.items()):
         table.add_row(f"identifier {old} -> {new}", "")
+    kept = len(report.kept_fields)
+    if kept:
+        table.add_row("config fields kept as before (--keep-behaviour)", str(kept))
     unintended = len(report.unintended_changes)
     table.add_row("unintended behaviour changes", Text(str(unintended), style="bold red" if unintended else "green"))
     return titled("Summary", table)

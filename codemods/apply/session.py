@@ -59,6 +59,8 @@ class Impact(str, Enum):
     INTENDED = "intended"
     UNINTENDED = "unintended"
     UNVERIFIABLE = "unverifiable"
+    # Would have changed, but `apply --keep-behaviour` pinned it to its old value: no change remains.
+    KEPT = "kept"
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,11 @@ class Report:
 
     @property
     def unintended_changes(self) -> list[BehaviourChange]:
-        return [c for c in self.behaviour_changes if c.impact is not Impact.INTENDED]
+        return [c for c in self.behaviour_changes if c.impact not in (Impact.INTENDED, Impact.KEPT)]
+
+    @property
+    def kept_fields(self) -> list[BehaviourChange]:
+        return [c for c in self.behaviour_changes if c.impact is Impact.KEPT]
 
 
 @dataclass

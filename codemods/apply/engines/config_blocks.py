@@ -5,8 +5,10 @@ new target) becomes ``TARGET = create_training_config(variant=..., ...)``. The
 call passes the recipe's overrides and every original keyword the function
 takes whose value differs from its default, so nothing representable is lost;
 every field whose value still changes goes to the behaviour-change table (see
-:mod:`codemods.apply.engines.config_mapping`). The target is not renamed here: task 4 does
-that, and ``--only 3`` must leave a consistent file.
+:mod:`codemods.apply.engines.config_mapping`). With ``--keep-behaviour`` every change the
+plan does not intend is pinned back instead (:mod:`codemods.apply.engines.config_pins`), and
+the block's cell imports ``dataclasses`` when a ``dataclasses.replace(...)`` needs it. The
+target is not renamed here: task 4 does that, and ``--only 3`` must leave a consistent file.
 
 Alongside: a ``wandb.init(name="<old run name>")`` in the same file follows the
 new run name, and ``from trl import SFTConfig`` imports that no longer have a
@@ -38,7 +40,14 @@ from codemods.apply.engines.config_mapping import (
     call_keywords,
     dropped_comments,
     map_call,
-    new_call,
+)
+from codemods.apply.engines.config_pins import (
+    Pinned,
+    keeps_behaviour,
+    pin_changes,
+    pinned_call,
+    report_pins,
+    with_dataclasses_import,
 )
 from codemods.apply.engines.imports import imported_names
 from codemods.apply.engines.lines import first_lines, visit_mentioning
@@ -54,9 +63,10 @@ INSERTING_COMMAND = "insert_config_function"
 
 @dataclass(frozen=True)
 class PlannedBlock:
-    call: cst.Call
+    call: cst.Call  # the new call, or dataclasses.replace() around it (--keep-behaviour)
     old_run_name: str | None
     new_run_name: str | None
+    needs_dataclasses: bool = False
 
 
 # ---------------------------------------------------------------------- blocks
@@ -89,28 +99,34 @@ def plan_block(context: Context, task: Task, path: str, module: cst.Module, bloc
         block=block.target,
         overrides=block.spec.overrides,
     )
+    if keeps_behaviour(context):
+        pinned = pin_changes(function, root, mapped, keywords, before, block.spec.overrides)
+    else:
+        pinned = Pinned(mapped.arguments, (), mapped.changes, ())
     report = context.report
-    report.behaviour_changes.extend(mapped.changes)
+    report.behaviour_changes.extend(pinned.changes)
     report.blocks_replaced += 1
     report.info(task.id, f"{block.target}: {function.config_class_name}(...) -> {function.name}(variant="
                 f"{block.spec.variant!r})", path, block.line)
-    for kw in mapped.arguments:
+    report_pins(context, task.id, path, block.line, block.target, pinned)
+    for kw in (*pinned.arguments, *pinned.replaced):
         if isinstance(kw.value, Unknown):
             report.info(task.id, f"{block.target}: kept {kw.name}={kw.source} as written (not a literal, "
                         "so its value is not checked)", path, block.line)
     for kw in mapped.dropped_as_default:
         report.info(task.id, f"{block.target}: dropped {kw.name}={kw.source}; {function.name}() cannot set "
                     "it and SFTConfig's default is the same", path, block.line)
-    comments = dropped_comments(block.call, {kw.name for kw in mapped.arguments})
+    comments = dropped_comments(block.call, pinned.call_names)
     if comments:
         report.info(task.id, f"{block.target}: comments not carried into the new call: {comments.describe()}",
                     path, block.line)
     old_run_name = before.get("run_name")
     new_run_name = mapped.after.get("run_name")
     return PlannedBlock(
-        new_call(function.name, mapped.arguments, argument_indent(block.call)),
+        pinned_call(function.name, pinned, argument_indent(block.call)),
         old_run_name if isinstance(old_run_name, str) else None,
         new_run_name if isinstance(new_run_name, str) else None,
+        bool(pinned.replaced),
     )
 
 
@@ -371,4 +387,7 @@ def replace_config_blocks(context: Context, task: Task) -> None:
     new_module, removed = remove_unused_config_imports(new_module, function)
     if removed:
         context.report.info(task.id, f"removed {removed} {function.config_class_name} import(s) left unused", path)
+    replaced = [p.call for p in planned.values() if p.needs_dataclasses]
+    if replaced:
+        new_module = with_dataclasses_import(new_module, replaced[0])
     context.write_module(path, new_module)

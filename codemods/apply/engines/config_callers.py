@@ -9,6 +9,7 @@ every call in the repository is migrated with its arguments mapped by
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import PurePosixPath
 
 import libcst as cst
@@ -19,9 +20,9 @@ from codemods.apply.engines.config_mapping import (
     argument_indent,
     call_keywords,
     map_call,
-    new_call,
 )
 from codemods.apply.engines.config_module import GETATTR_TEMPLATE, OldFactories, fill_template
+from codemods.apply.engines.config_pins import Pinned, keeps_behaviour, pin_changes, pinned_call, report_pins
 from codemods.apply.engines.definitions import append_under_banner, statements, top_level_definitions
 from codemods.apply.engines.docstring_renames import rename_in_docstrings
 from codemods.apply.engines.imports import NewImport, absolute_name, add_imports, imported_names
@@ -254,23 +255,25 @@ class MigrateOldFactoryCalls(cst.CSTTransformer):
         passed = {kw.name for kw in mapped.arguments}
         changed = {change.field for change in mapped.changes}
         kept = [kw for kw in keywords if kw.name not in passed and kw.name in changed]
-        report.behaviour_changes.extend(c for c in mapped.changes if c.field not in {kw.name for kw in kept})
+        kept_names = [kw.name for kw in kept]
         report.info(self.task.id, f"{old_name}(...) -> {function.name}(variant={variant!r}, ...)", self.path, line)
-        indent = argument_indent(original_node)
-        call = new_call(function.name, mapped.arguments, indent).with_changes(
-            func=self._new_func(updated_node.func, old_name, function.name)
-        )
-        if not kept:
-            return call
-        self.needs_dataclasses = True
-        report.info(
-            self.task.id,
-            f"kept {', '.join(kw.name for kw in kept)} as passed, via dataclasses.replace(): "
-            f"{function.name}() cannot take them",
-            self.path,
-            line,
-        )
-        return preserving_replace(self.module.code_for_node(call), kept, indent)
+        if keeps_behaviour(self.context):
+            pinned = pin_changes(function, self.root, mapped, keywords, before, already_kept=kept_names)
+        else:
+            pinned = Pinned(mapped.arguments, (), mapped.changes, ())
+        report.behaviour_changes.extend(c for c in pinned.changes if c.field not in kept_names)
+        report_pins(self.context, self.task.id, self.path, line, f"{old_name}(...)", pinned)
+        if kept:
+            report.info(
+                self.task.id,
+                f"kept {', '.join(kept_names)} as passed, via dataclasses.replace(): {function.name}() cannot take them",
+                self.path,
+                line,
+            )
+        pinned = replace(pinned, replaced=(*kept, *pinned.replaced))
+        self.needs_dataclasses = self.needs_dataclasses or bool(pinned.replaced)
+        func = self._new_func(updated_node.func, old_name, function.name)
+        return pinned_call(function.name, pinned, argument_indent(original_node), func)
 
     @staticmethod
     def _new_func(func: cst.BaseExpression, old_name: str, new_name: str) -> cst.BaseExpression:
@@ -279,16 +282,6 @@ class MigrateOldFactoryCalls(cst.CSTTransformer):
         if isinstance(func, cst.Attribute) and func.attr.value == old_name:
             return func.with_changes(attr=func.attr.with_changes(value=new_name))
         return func  # an ``as`` alias keeps its local name; the import is renamed instead
-
-
-def preserving_replace(call_source: str, kept: Sequence, indent: str) -> cst.BaseExpression:
-    """``dataclasses.replace(<new call>, name=value, ...)``: the new call plus the caller's own values."""
-    inner = call_source.replace("\n", "\n" + indent)
-    lines = ["dataclasses.replace(", f"{indent}{inner},"]
-    for kw in kept:
-        lines.append(f"{indent}{kw.name}={kw.source}," + (f"  {kw.comment}" if kw.comment else ""))
-    lines.append(")")
-    return cst.parse_expression("\n".join(lines))
 
 
 def migrate_callers(context: Context, task: Task, old: OldFactories, root: str, skip: set[str]) -> None:

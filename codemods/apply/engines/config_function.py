@@ -187,14 +187,17 @@ def alias_factory(
     defaults: Mapping[str, object] | None = None,
 ) -> ConfigFactory:
     """A deprecated alias: the new function for one variant (with the old factory's own
-    defaults for its parameters); keywords it does not take set fields directly."""
+    defaults for its parameters); keywords it does not take set fields directly, and so
+    do its defaults for fields that are no parameter (written by --keep-behaviour)."""
     base = recipe_factory(function, output_root)
     defaults = defaults or {}
     parameters = tuple(
         (name, defaults.get(name, default)) for name, default in base.parameters if name != function.parameters[0].name
     )
+    extra = {name: show(value) for name, value in defaults.items() if name not in base.parameter_names}
+    fields = (*((name, source) for name, source in base.fields if name not in extra), *extra.items())
     locals_ = (*base.locals, (function.parameters[0].name, variant))
-    return ConfigFactory(old_name, parameters, base.fields, locals_, trusted=True, extra_fields=True)
+    return ConfigFactory(old_name, parameters, tuple(fields), locals_, trusted=True, extra_fields=True)
 
 
 def module_constants(module: cst.Module) -> dict[str, object]:

@@ -17,7 +17,7 @@ caller in the repository is migrated with its arguments mapped by
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import libcst as cst
@@ -36,9 +36,8 @@ from codemods.apply.engines.config_function import (
     same_value,
     show,
 )
-from codemods.apply.engines.config_mapping import (
-    map_call,
-)
+from codemods.apply.engines.config_mapping import map_call
+from codemods.apply.engines.config_pins import keeps_behaviour, pin_changes, report_pins
 from codemods.apply.engines.definitions import (
     append_under_banner,
     defined_names,
@@ -215,15 +214,32 @@ def replace_old_definitions(module: cst.Module, function: ConfigFunction, root: 
     return module.with_changes(body=new_body, footer=footer)
 
 
+# Where the alias template writes its keyword dict, and the longest line it may make there.
+_KWARGS_INDENT, _LINE_LIMIT = " " * 8, 88
+
+
 def _kwargs_with_defaults(defaults: Mapping[str, object]) -> str:
     if not defaults:
         return "kwargs"
-    entries = ", ".join(f"{show(name)}: {show(value)}" for name, value in defaults.items())
-    return f"{{{entries}, **kwargs}}"
+    entries = [f"{show(name)}: {show(value)}" for name, value in defaults.items()]
+    one_line = f"{{{', '.join(entries)}, **kwargs}}"
+    if len(_KWARGS_INDENT) + len(one_line) + 1 <= _LINE_LIMIT:
+        return one_line
+    inner = _KWARGS_INDENT + "    "
+    return "{\n" + "".join(f"{inner}{entry},\n" for entry in [*entries, "**kwargs"]) + _KWARGS_INDENT + "}"
 
 
-def deprecated_aliases(module: cst.Module, function: ConfigFunction, old: OldFactories) -> list[cst.BaseStatement]:
-    """The shared builder and the alias ``def``s the module does not define yet."""
+def deprecated_aliases(
+    module: cst.Module,
+    function: ConfigFunction,
+    old: OldFactories,
+    defaults: Mapping[str, Mapping[str, object]] | None = None,
+) -> list[cst.BaseStatement]:
+    """The shared builder and the alias ``def``s the module does not define yet.
+
+    ``defaults`` (old name -> keyword -> value) replaces the old factories' own defaults
+    when the aliases also keep behaviour (see :func:`alias_changes`).
+    """
     defined = top_level_definitions(module)
     missing = [d for d in old.spec.deprecated if d.old not in defined]
     if not missing:
@@ -234,33 +250,33 @@ def deprecated_aliases(module: cst.Module, function: ConfigFunction, old: OldFac
         aliases += statements(fill_template(_BUILDER_TEMPLATE, VARIANT=function.parameters[0].name, **values))
     for deprecated in missing:
         # An alias keeps the old factory's own defaults (e.g. eval_steps=100) for what the new function takes.
-        kwargs = _kwargs_with_defaults(old.own_defaults.get(deprecated.old, {}))
+        kwargs = _kwargs_with_defaults((defaults or old.own_defaults).get(deprecated.old, {}))
         aliases += statements(
             fill_template(_ALIAS_TEMPLATE, OLD=deprecated.old, VARIANT_VALUE=deprecated.variant, KWARGS=kwargs, **values)
         )
     return aliases
 
 
-def report_alias_changes(context: Context, path: str, root: str, old: OldFactories, aliases: Sequence[str]) -> None:
-    """What an old name builds now, called with no arguments, against what its ``def`` built."""
+def alias_changes(context: Context, task: Task, path: str, root: str, old: OldFactories, name: str):
+    """What the alias of an old name passes by default, and how what it builds, called with no
+    arguments, differs from what its ``def`` built. With --keep-behaviour every side effect is
+    pinned among those defaults (the alias's builder forwards the new function's parameters and
+    sets any other field on the result), and its row is marked kept."""
     function = context.recipe.config_function
     assert function is not None
-    for name in aliases:
-        factory = old.factories[name]
-        if factory.extra_fields:  # read from an alias already: nothing to compare against
-            continue
-        before = factory.build({})
-        mapped = map_call(
-            function,
-            root,
-            old.variants[name],
-            [],
-            before,
-            path=path,
-            block=f"{path} {name}() (deprecated alias)",
-            implicit=before,
-        )
-        context.report.behaviour_changes.extend(mapped.changes)
+    defaults = dict(old.own_defaults.get(name, {}))
+    factory = old.factories[name]
+    if factory.extra_fields:  # read from an alias already: nothing to compare against
+        return defaults, []
+    before = factory.build({})
+    block = f"{path} {name}() (deprecated alias)"
+    mapped = map_call(function, root, old.variants[name], [], before, path=path, block=block, implicit=before)
+    if not keeps_behaviour(context):
+        return defaults, list(mapped.changes)
+    pinned = pin_changes(function, root, mapped, [], before)
+    report_pins(context, task.id, path, None, f"{name}()", pinned)
+    defaults.update({kw.name: kw.value for kw in (*pinned.arguments, *pinned.replaced) if kw.name in pinned.pinned})
+    return defaults, list(pinned.changes)
 
 
 def migrate_config_module(
@@ -279,7 +295,9 @@ def migrate_config_module(
     new_module = rename_in_docstrings(
         context, task, path, new_module, renames, {*renames, BUILDER_NAME}, variants
     )
-    aliases = deprecated_aliases(new_module, function, old)
+    defined = top_level_definitions(new_module)
+    planned = {d.old: alias_changes(context, task, path, root, old, d.old) for d in spec.deprecated if d.old not in defined}
+    aliases = deprecated_aliases(new_module, function, old, {name: defaults for name, (defaults, _) in planned.items()})
     new_module = append_under_banner(new_module, aliases, recipe.deprecation_banner)
     imports = []
     if aliases and BUILDER_NAME in top_level_definitions(new_module) and BUILDER_NAME not in top_level_definitions(module):
@@ -289,5 +307,6 @@ def migrate_config_module(
     written = [s.name.value for s in aliases if isinstance(s, cst.FunctionDef) and s.name.value in old.variants]
     if written:
         context.report.info(task.id, f"kept {', '.join(written)} as deprecated aliases of {function.name}()", path)
-        report_alias_changes(context, path, root, old, written)
+        for name in written:
+            context.report.behaviour_changes.extend(planned[name][1])
     return add_imports(new_module, imports)
