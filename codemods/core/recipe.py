@@ -152,8 +152,8 @@ def _config_function(data: Table) -> ConfigFunction | None:
         field_sections=_field_sections(raw),
         library_defaults=defaults,
         stack_notes=raw.string_table("stack_notes"),
-    )
         path_fields=raw.strings("path_fields", ("output_dir", "logging_dir")),
+    )
     raw.done()
     names = [p.name for p in function.parameters]
     if len(names) != len(set(names)):
