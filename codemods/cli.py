@@ -159,6 +159,15 @@ def apply(
             "behaviour table marks them kept, so --strict passes when every old value is known.",
         ),
     ] = False,
+    keep_paths: Annotated[
+        bool,
+        typer.Option(
+            "--keep-paths",
+            help="Leave literal copies of the directories a replaced config now writes elsewhere (an evaluation "
+            "notebook's adapter path, a script's default) as they are; they are listed as still pointing at "
+            "the old place. By default they follow the new directories.",
+        ),
+    ] = False,
     diff: Annotated[bool, typer.Option("--diff/--no-diff", help="Print a unified diff per file.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list informational notes.")] = False,
 ) -> None:
@@ -184,7 +193,9 @@ def apply(
                     "ROOT has uncommitted changes (" + ", ".join(dirty[:5]) + ("…" if len(dirty) > 5 else "") + "); "
                     "commit or stash them first, or pass --allow-dirty"
                 )
-        options = {"clear_stale_outputs": clear_stale_outputs, "keep_behaviour": keep_behaviour}
+        options = {
+            "clear_stale_outputs": clear_stale_outputs, "keep_behaviour": keep_behaviour, "keep_paths": keep_paths
+        }
         migration = plan_migration(root, plan, only, options=options)
     except (Refusal, WorkspaceError) as error:
         raise _fail(f"{error}\nnothing was written") from None

@@ -71,3 +71,17 @@ def test_keep_paths_leaves_them_and_says_so(tmp_path):
     assert f'default="./vlm_outputs/{OLD_V1}"' in after.get("scripts/train.py", (root / "scripts/train.py").read_text())
     kept = [note for note in report.notes if "keep_paths" in note.message]
     assert kept and all(note.level.name == "WARNING" for note in kept)
+
+
+def test_the_cli_flag_keeps_paths(tmp_path):
+    import subprocess
+    import sys
+
+    root = copy_target(tmp_path / "repo")
+    done = subprocess.run(
+        [sys.executable, "-m", "codemods.cli", "apply", str(root), "--dry-run", "--keep-paths"],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "still names the old directory" in done.stdout
+    assert f"+    parser.add_argument(\"--output-dir\", default=\"./vlm_outputs/{NEW_V1}\")" not in done.stdout
