@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from codemods.core.recipe_model import Recipe, Relabel, Rename
+from codemods.core.workspace import _SKIPPED_DIRS as SKIPPED_DIRS
 from codemods.core.workspace import Workspace, WorkspaceError, _git
 
 SUFFIXES = (".py", ".ipynb")
@@ -73,8 +74,8 @@ def _candidates(workspace: Workspace, literals: list[str]) -> list[str]:
         except OSError:
             done = None
         if done is not None and done.returncode in (0, 1):
-            listed = set(workspace.files(SUFFIXES, trust_index=True))
-            return [path for path in done.stdout.split("\0") if path in listed]
+            # git honours .gitignore; the directories the workspace never lists are left out here as there.
+            return [p for p in done.stdout.split("\0") if p and not set(p.split("/")[:-1]) & SKIPPED_DIRS]
     return workspace.files(SUFFIXES, trust_index=True)
 
 
