@@ -11,7 +11,8 @@ import typer
 
 from codemods.cli_params import install as _convert_without_pydantic
 from codemods.consoles import plain, stderr_console, stdout_console
-from codemods.core.preflight import RootError, check_root, nothing_of_the_recipe
+from codemods.core.preflight import RootError, check_root, missing_main_file, nothing_of_the_recipe
+from codemods.core.project_settings import MainFileError, main_file_argument
 from codemods.core.recipe import RecipeError, load_recipe
 from codemods.core.workspace import Workspace, WorkspaceError
 
@@ -47,6 +48,15 @@ RecipeOption = Annotated[
         "--recipe",
         help="Recipe TOML describing the plan. Default: \\[tool.refactor] recipe in ROOT's pyproject.toml, "
         "else the bundled plan.",
+        show_default=False,
+    ),
+]
+MainFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--main-file",
+        help="The repository's main notebook-script, when it is not the recipe's (e.g. train.py): a path inside "
+        "ROOT. Default: \\[tool.refactor] main_file in ROOT's pyproject.toml, else the recipe's.",
         show_default=False,
     ),
 ]
@@ -89,22 +99,35 @@ def _refuse_if_nothing_of_the_recipe(root: Path, plan) -> None:
         raise _fail(reason)
 
 
-def _recipe(root: Path, recipe: Path | None):
-    """The recipe for ROOT, once ROOT is known to be a directory, a Python file or a notebook."""
+def _recipe(root: Path, recipe: Path | None, main_file: str | None = None):
+    """The recipe for ROOT (with ROOT's own main file), once ROOT is a directory, a Python file or a notebook."""
     try:
         check_root(root)
     except RootError as error:
         raise _fail(str(error)) from None
     try:
-        return load_recipe(recipe, root)
+        return load_recipe(recipe, root, main_file_argument(root, main_file) if main_file else None)
+    except MainFileError as error:
+        raise _fail(str(error)) from None
     except RecipeError as error:
         raise _fail(f"bad recipe: {error}") from None
+
+
+def _say_if_main_file_missing(root: Path, plan) -> None:
+    """Without its main file the tasks that edit it show "not applicable": say why, and how to name yours."""
+    try:
+        message = missing_main_file(root, plan)
+    except WorkspaceError:
+        return
+    if message:
+        stderr_console().print(f"[yellow]warning:[/] {plain(message)}")
 
 
 @app.command()
 def status(
     root: RootArgument,
     recipe: RecipeOption = None,
+    main_file: MainFileOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also say what each task does.")] = False,
 ) -> None:
     """Show the plan's tasks and whether each is pending, done or not applicable for ROOT.
@@ -118,7 +141,8 @@ def status(
     from codemods.apply.session import Refusal
 
     _recover_interrupted(root)
-    plan = _recipe(root, recipe)
+    plan = _recipe(root, recipe, main_file)
+    _say_if_main_file_missing(root, plan)
     try:
         states = task_states(root, plan)
     except (WorkspaceError, Refusal) as error:
@@ -134,6 +158,7 @@ def apply(
     root: RootArgument,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show diffs and tables; write nothing.")] = False,
     recipe: RecipeOption = None,
+    main_file: MainFileOption = None,
     only: Annotated[
         list[str] | None,
         typer.Option("--only", help="Run only this task (number or codemod name); repeatable.", show_default=False),
@@ -147,7 +172,7 @@ def apply(
     ] = False,
     clear_stale_outputs: Annotated[
         bool,
-        typer.Option("--clear-stale-outputs", help="Clear paired-notebook outputs that still show old names."),
+        typer.Option("--clear-stale-outputs", help="Clear stored notebook outputs that still show old names (every notebook)."),
     ] = False,
     keep_behaviour: Annotated[
         bool,
@@ -184,7 +209,8 @@ def apply(
     from codemods.core.journal import commit
 
     _recover_interrupted(root)
-    plan = _recipe(root, recipe)
+    plan = _recipe(root, recipe, main_file)
+    _say_if_main_file_missing(root, plan)
     try:
         if not dry_run and not allow_dirty:
             dirty = Workspace(root).is_dirty()
@@ -275,6 +301,7 @@ def check(
         bool, typer.Option("--verbose", "-v", help="Also say which files were skipped and why (symlinks, syntax).")
     ] = False,
     recipe: RecipeOption = None,
+    main_file: MainFileOption = None,
 ) -> None:
     """Fail when the recipe's old names appear outside the legacy and deprecated-alias sections.
 
@@ -288,7 +315,7 @@ def check(
     from codemods.check.formats import render_github, render_json, render_sarif, render_text
 
     _recover_interrupted(root)
-    plan = _recipe(root, recipe)
+    plan = _recipe(root, recipe, main_file)
     progress = output_format is OutputFormat.text and sys.stderr.isatty()
     try:
         result = find_stale(root, plan, exclude=exclude or (), jobs=jobs, progress=progress)
@@ -334,6 +361,7 @@ def verify(
         Path | None, typer.Option("--report", help="Write the verification report as JSON here.", show_default=False)
     ] = None,
     recipe: RecipeOption = None,
+    main_file: MainFileOption = None,
 ) -> None:
     """Prove the migrated ROOT is sound: no stale names, files parse, and (with --smoke) it still trains.
 
@@ -344,7 +372,7 @@ def verify(
     from codemods.verify import render_verification, run_verification
 
     _recover_interrupted(root)
-    plan = _recipe(root, recipe)
+    plan = _recipe(root, recipe, main_file)
     _refuse_if_nothing_of_the_recipe(root, plan)
     outcome = run_verification(root, plan, smoke=smoke, device=device.value, steps=steps)
     render_verification(outcome, stdout_console())

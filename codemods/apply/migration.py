@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 from codemods.apply.engines.notebooks import sync_paired_notebooks
+from codemods.apply.locations import in_user_lines
 from codemods.apply.session import Context, Refusal
 from codemods.core.recipe import Recipe, RecipeError, Task
 from codemods.core.workspace import FileChange, Workspace
@@ -90,16 +91,19 @@ def plan_migration(
     migration = Migration(context, select_tasks(recipe, only))
     for task in migration.tasks:
         command = load_codemod(task.codemod)
-        savepoint = context.workspace.savepoint()
+        savepoint, first_note = context.workspace.savepoint(), len(context.report.notes)
         try:
             command.run(context, task)
-        except Refusal as refusal:
+        except Refusal as failed:
+            # Lines the task computed in the text earlier tasks left, told as lines of the user's file.
+            refusal = in_user_lines(context, savepoint, first_note, failed)
             if not keep_going:
-                raise
+                raise refusal from None
             context.workspace.rollback_to(savepoint)
-            blocked = TaskOutcome(task, TaskState.PENDING, detail=f"blocked: {refusal.message}")
+            blocked = TaskOutcome(task, TaskState.PENDING, detail=f"blocked: {refusal.location}{refusal.message}")
             migration.outcomes.append(replace(blocked, description=command.DESCRIPTION))
             continue
+        in_user_lines(context, savepoint, first_note)
         outcome = _outcome(context, task, context.workspace.touched_since(savepoint))
         migration.outcomes.append(replace(outcome, description=command.DESCRIPTION))
     savepoint = context.workspace.savepoint()

@@ -12,7 +12,9 @@ from typing import TypeVar
 import libcst as cst
 
 from codemods.apply.memo import module_code, remember_code
+from codemods.core.preflight import MAIN_FILE_HINT
 from codemods.core.recipe import Recipe
+from codemods.core.syntax import syntax_error
 from codemods.core.workspace import Workspace
 
 T = TypeVar("T")
@@ -41,8 +43,9 @@ class Refusal(Exception):
     """A codemod cannot carry out its task safely; nothing may be written."""
 
     def __init__(self, task: str, message: str, path: str | None = None, line: int | None = None):
-        location = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
-        super().__init__(f"task {task}: {location}{message}")
+        # ``path:line: ``, in the user's file (see codemods.apply.locations), or ``path: `` or nothing.
+        self.location = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
+        super().__init__(f"task {task}: {self.location}{message}")
         self.task, self.message, self.path, self.line = task, message, path, line
 
 
@@ -137,7 +140,9 @@ class Context:
             try:
                 module = cst.parse_module(source)
             except cst.ParserSyntaxError as error:
-                raise Refusal("parse", f"cannot parse: {error.message}", path, error.raw_line) from None
+                # Python names the line to fix (an unclosed bracket's); LibCST the line where it gave up.
+                line, column, message = syntax_error(source) or (error.raw_line, error.raw_column + 1, error.message)
+                raise Refusal("parse", f"cannot parse: {message} (column {column})", path, line) from None
             self._parsed[key] = module
             if not source.startswith(BOM):  # LibCST drops a BOM: its code is then the text without it
                 remember_code(module, source)
@@ -161,7 +166,8 @@ class Context:
     def parse_present(self, path: str, task: str) -> cst.Module | None:
         """The parsed file, or None with the task marked not applicable because the file is not there."""
         if not self.workspace.exists(path):
-            self.not_applicable(task, f"{path} does not exist")
+            hint = f" (the recipe's main file; if yours has another name, {MAIN_FILE_HINT})" if path == self.main_file else ""
+            self.not_applicable(task, f"{path} does not exist{hint}")
             return None
         return self.parse(path)
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from codemods.core import syntax
 from codemods.core.cells import CELL_MARKER
 from codemods.core.occurrences import (
     ALL_ENTRY,
@@ -94,8 +95,8 @@ def classify(text: str, lines: list[str], hits: list[Occurrence], names: Names, 
                 _classify_module(module, first, inside, names, lines, file_start=first == 1 and not cell)
             return None
         except cst.ParserSyntaxError as error:
-            if ranges is whole:
-                return f"line {error.raw_line}: {error.message}"
+            if ranges is whole:  # Python names the line to fix; LibCST where it gave up
+                return syntax.describe(text, cell=cell) or f"line {error.raw_line}: {error.message}"
             ranges = whole  # a statement that only parses in context: parse the file once
 
 

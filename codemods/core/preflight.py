@@ -9,6 +9,7 @@ or new names) to count as migrated.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from codemods.core.names import word_pattern
@@ -17,6 +18,7 @@ from codemods.core.workspace import Workspace
 
 SOURCE_SUFFIXES = (".py", ".ipynb")
 EXPECTED_ROOT = "a repository directory, a Python file (.py) or a notebook (.ipynb)"
+MAIN_FILE_HINT = 'pass --main-file PATH, or set main_file = "PATH" under [tool.refactor] in pyproject.toml'
 
 
 class RootError(ValueError):
@@ -67,3 +69,36 @@ def nothing_of_the_recipe(root: Path, recipe: Recipe) -> str | None:
         f"{len(files)} Python file(s) and notebook(s) mentions an old or new name; "
         "expected the repository the plan is for"
     )
+
+
+def missing_main_file(root: Path, recipe: Recipe) -> str | None:
+    """What to say when a directory ROOT lacks the recipe's main file: what is skipped, and how to name yours.
+
+    Without its main file the tasks that edit it find nothing to do, and a table of
+    "not applicable" would read like a finished migration.
+    """
+    workspace = Workspace(root)
+    if workspace.single_file is not None or workspace.exists(recipe.main_file):
+        return None
+    found = main_file_candidates(workspace, recipe)
+    looks = f"; {', '.join(found)} looks like it (it builds the recipe's config blocks)" if found else ""
+    return (
+        f"the recipe's main file {recipe.main_file} is not in {root}, so the tasks that edit it "
+        f"have nothing to do; if your notebook-script has another name, {MAIN_FILE_HINT}{looks}"
+    )
+
+
+def main_file_candidates(workspace: Workspace, recipe: Recipe, limit: int = 3) -> list[str]:
+    """Python files that assign a config block the recipe replaces (``training_args = SFTConfig(``)."""
+    function = recipe.config_function
+    if function is None or not recipe.config_blocks:
+        return []
+    targets = "|".join(re.escape(block.target) for block in recipe.config_blocks)
+    pattern = re.compile(rf"^(?:{targets})\s*=\s*(?:\w+\.)*{re.escape(function.config_class_name)}\(", re.MULTILINE)
+    found = []
+    for path in workspace.files((".py",)):
+        if pattern.search(workspace.read_bytes(path).decode("utf-8", errors="replace")):
+            found.append(path)
+            if len(found) == limit:
+                break
+    return found

@@ -18,6 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+from codemods.core.project_settings import MainFileError, pyproject_settings, with_main_file  # noqa: F401
 from codemods.core.recipe_model import (  # noqa: F401 - the model is imported from here by every wing
     MAIN_FILE_ALIAS,
     ConfigBlock,
@@ -335,14 +336,18 @@ def _parse(data: Table, source: str) -> Recipe:
     return recipe
 
 
-def load_recipe(path: Path | None = None, root: Path | None = None) -> Recipe:
+def load_recipe(path: Path | None = None, root: Path | None = None, main_file: str | None = None) -> Recipe:
     """Load the recipe: an explicit file, else the target's [tool.refactor], else the bundled plan.
 
     Given ROOT, every path the recipe names must lead to a file inside it (through
     symbolic links too): a recipe a repository names for itself is input like any other.
+    ROOT's own main file, ``main_file`` (``--main-file``) or else ``[tool.refactor]
+    main_file``, replaces the recipe's ``plan.main_file``; with an explicit recipe
+    file, pyproject.toml is not read at all.
     """
+    settings = pyproject_settings(Path(root)) if path is None and root is not None else {}
     if path is None and root is not None:
-        path = _recipe_from_pyproject(Path(root))
+        path = settings.get("recipe")
     if path is None:
         text = resources.files("codemods.recipes").joinpath(DEFAULT_RECIPE).read_text(encoding="utf-8")
         recipe = parse_recipe(text, f"bundled:{DEFAULT_RECIPE}")
@@ -355,6 +360,7 @@ def load_recipe(path: Path | None = None, root: Path | None = None) -> Recipe:
             raise RecipeError(f"cannot read recipe {path}: not UTF-8 ({error.reason} at byte {error.start})") from None
         recipe = parse_recipe(text, str(path))
     if root is not None:
+        recipe = with_main_file(recipe, Path(root), main_file, settings.get("main_file"))
         confine_to_root(recipe, Path(root))
         from codemods.core.relabel import with_relabelled  # reads ROOT's files: only when a ROOT is given
 
@@ -379,39 +385,3 @@ def confine_to_root(recipe: Recipe, root: Path) -> None:
                 f"{recipe.source}: {field} = {relative!r} resolves to {target}, outside ROOT ({base}); "
                 "a recipe may only name files inside ROOT"
             )
-
-
-def _recipe_from_pyproject(root: Path) -> Path | None:
-    """The recipe ROOT's pyproject.toml names in ``[tool.refactor] recipe``, if any.
-
-    A pyproject.toml that cannot be read is refused rather than skipped: it may name a
-    recipe, and migrating with the bundled one instead would carry out the wrong plan.
-    """
-    directory = root if root.is_dir() else root.parent
-    pyproject = directory / "pyproject.toml"
-    if not pyproject.is_file():
-        return None
-    escape = "it may name the recipe ([tool.refactor] recipe): fix it, or pass --recipe FILE"
-    try:
-        config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise RecipeError(f"{pyproject}: cannot be read ({error.strerror or error}); {escape}") from None
-    except UnicodeDecodeError as error:
-        raise RecipeError(f"{pyproject}: not UTF-8 ({error.reason} at byte {error.start}); {escape}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise RecipeError(f"{pyproject}: not valid TOML ({error}); {escape}") from None
-    tool = config.get("tool", {})
-    settings = tool.get("refactor") if isinstance(tool, dict) else None
-    if settings is None:
-        return None
-    table = Table(settings, "tool.refactor")
-    try:
-        recipe = table.text("recipe")
-        table.done()
-    except RecipeError as error:
-        raise RecipeError(f"{pyproject}: {error}") from None
-    if recipe is None:
-        return None
-    if not recipe:
-        raise RecipeError(f"{pyproject}: tool.refactor.recipe is empty; name a recipe file or remove the key")
-    return directory / recipe

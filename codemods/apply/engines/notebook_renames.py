@@ -88,13 +88,10 @@ def rename_in_notebook(
             counts[occurrence.kind] += 1
             if occurrence.substring:
                 context.report.substring_renames[joined[occurrence.offset : occurrence.end]] = occurrence.suggestion
-        unparsed = sorted({o.line for o in found if o.kind == UNPARSED_TEXT})
-        if unparsed:
+        if any(o.kind == UNPARSED_TEXT for o in found):
+            why = dict(scan.unparsed_cells).get(index, "")
             context.report.warn(
-                task_id,
-                f"cell {index} (line {', '.join(map(str, unparsed))}) does not parse; "
-                "its old names were renamed as text (whole words)",
-                path,
+                task_id, f"cell {index} does not parse ({why}); its old names were renamed as text (whole words)", path
             )
     cleared = _stale_outputs(context, task_id, path, cells, stale_outputs) if outputs else False
     if not counts and not cleared:
