@@ -34,12 +34,9 @@ def jupytext_pairs(context: Context) -> tuple[Pair, ...]:
     return context.computed_once(_pairs)
 
 
-def paired_script(context: Context, notebook: str) -> str | None:
-    """The existing script a notebook is paired with, or None: then the notebook is edited on its own."""
-    for pair in jupytext_pairs(context):
-        if pair.notebook == notebook and context.workspace.exists(pair.script):
-            return pair.script
-    return None
+def synced_notebooks(context: Context) -> set[str]:
+    """The notebooks whose script exists: they follow it, and are never edited on their own first."""
+    return {pair.notebook for pair in jupytext_pairs(context) if context.workspace.exists(pair.script)}
 
 
 def _pairs(context: Context) -> tuple[Pair, ...]:

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from codemods.apply.engines.jupytext_pairs import jupytext_pairs
+from codemods.apply.engines.jupytext_pairs import synced_notebooks
 from codemods.apply.session import Context
 from codemods.core import occurrences
 from codemods.core.occurrences import UNPARSED_TEXT, WARNING_KINDS, Names, NameTable, Occurrence
@@ -43,7 +43,7 @@ def rename_in_notebooks(context: Context, task: Task) -> None:
     workspace = context.workspace
     table = NameTable(context.recipe, context.main_file)
     # A paired notebook follows its script after the tasks (and is checked on its own then).
-    paired = {pair.notebook for pair in jupytext_pairs(context) if workspace.exists(pair.script)}
+    paired = synced_notebooks(context)
     for path in workspace.files((".ipynb",)):
         if path not in paired:
             rename_in_notebook(context, path, task.id, table)
