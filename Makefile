@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench golden clean
+.PHONY: install demo test lint bench golden clean fuzz
 
 install: $(STAMP)
 
@@ -23,6 +23,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Thousands of generated programs planted with the recipe's old names, migrated in a copy of
+# target_repo (slow; `make test` runs a few hundred). Prints a summary line with the counts.
+fuzz: install
+	REFACTOR_FUZZ=1 $(BIN)/python -m pytest -q tests/test_fuzz.py $(FUZZ_ARGS)
 
 lint: install
 	$(BIN)/ruff check codemods tests

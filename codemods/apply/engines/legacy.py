@@ -13,7 +13,9 @@ The data package's legacy class moves with the same code (:func:`move_legacy_cla
 
 A class defined last cannot be used by module-level code above it: such a use
 would be a NameError at import time, so that file is refused. Uses inside
-function bodies run later; they are listed as warnings.
+function bodies run later; they are listed as warnings. Nor may anything after
+the class bind its name again (a second class of that name, an assignment, an
+import): once the class is last, the module would end up with the other object.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from codemods.apply.engines.bindings import resolve
 from codemods.apply.engines.legacy_docstring import RenameWholeWord, with_legacy_docstring
 from codemods.apply.engines.legacy_registry import (
     RegistryEntry,
@@ -37,6 +40,7 @@ from codemods.apply.engines.legacy_uses import (
     mentions,
     section_start,
 )
+from codemods.apply.engines.lines import first_lines
 from codemods.apply.memo import module_code
 from codemods.apply.session import Context, Refusal
 from codemods.core.cells import (
@@ -234,6 +238,7 @@ def move_legacy_class(context: Context, path: str, task_id: str) -> bool:
     if section is not None and index >= section:
         return _complete_in_place(context, module, index, path, task_id)
 
+    _refuse_later_bindings(module, index, legacy, path, task_id)
     mover = LegacyMove(legacy, context.recipe.rename_policy)
     group = mover.statements_that_go_along(module.body, index, is_jupytext(module))
     entries = deferred_registry_entries(context, module, path, task_id, index, group)
@@ -252,6 +257,29 @@ def move_legacy_class(context: Context, path: str, task_id: str) -> bool:
         )
     _warn_about_callers(context, new_module, path, task_id)
     return changed
+
+
+def _refuse_later_bindings(module: cst.Module, index: int, legacy: Legacy, path: str, task_id: str) -> None:
+    """Refuse when code after the class binds one of its names at module level again."""
+    if index + 1 >= len(module.body):
+        return
+    definitions = resolve(module, (legacy.new, legacy.old)).definitions
+    if len(definitions) < 2:
+        return
+    following = module.body[index + 1]
+    lines = first_lines(module, [*definitions, module.body[index], following])
+    later = sorted((lines[name], name.value) for name in definitions if lines[name] >= lines[following])
+    if later:
+        line, name = later[0]
+        spelled = name if name == legacy.old else f"{name} (the legacy class {legacy.old})"
+        raise Refusal(
+            task_id,
+            f"{spelled} is bound again here, after its class (line {lines[module.body[index]]}); moving the class "
+            "to the end of the module would change which of the two the name ends up with. Remove or rename "
+            "one of them, then run again",
+            path,
+            line,
+        )
 
 
 def _complete_in_place(context: Context, module: cst.Module, index: int, path: str, task_id: str) -> bool:
