@@ -14,17 +14,16 @@ import fnmatch
 import importlib
 import os
 import posixpath
-import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from codemods.check.findings import CheckError, CheckResult, Finding
 from codemods.check.scan import _Outcome, _Scanner
 from codemods.core.occurrences import NOTEBOOK_OUTPUT, UNPARSED_TEXT
 from codemods.core.recipe import Recipe
-from codemods.core.workspace import Workspace, WorkspaceError
+from codemods.core.workspace import GitGrep, Workspace, WorkspaceError
 
 SUFFIXES = (".py", ".ipynb")
 # Below this many files to read, or candidate files to parse, one process is faster than starting workers.
@@ -114,7 +113,7 @@ def find_stale(
     notes: list[str] = []
     grep = None
     if prefilter != "python" and workspace.git_root is not None and workspace.single_file is None:
-        grep = _GitGrep.start(workspace.directory, recipe.old_names)  # runs while the files are listed
+        grep = GitGrep.start(workspace.directory, recipe.old_names, SUFFIXES)  # runs while the files are listed
         classifier = _ClassifierImport()  # and LibCST loads meanwhile, in case a file holds an old name
     else:
         classifier = None
@@ -203,53 +202,6 @@ def _order(finding: Finding) -> tuple:
         finding.file_line if finding.file_line is not None else finding.line,
         finding.file_column if finding.file_column is not None else finding.column,
     )
-
-
-class _GitGrep:
-    """``git grep -F -l`` over the work tree (tracked and untracked, .gitignore honoured) as the pre-filter.
-
-    It only narrows the files that are read and classified: every file it names
-    is read again and checked here, so it can never add a finding.
-    """
-
-    def __init__(self, process: subprocess.Popen | None, problem: str = ""):
-        self.process = process
-        self.problem = problem
-
-    @classmethod
-    def start(cls, directory: Path, names: Iterable[str]) -> _GitGrep:
-        command = [
-            "git", "-c", "grep.fullName=false", "-c", "grep.patternType=fixed", "-c", "core.quotePath=false",
-            "grep", "-z", "-l", "-F", "--untracked", "--no-color", "--no-textconv",
-        ]
-        for name in sorted(names):
-            command += ["-e", name]
-        command += ["--", *(f"*{suffix}" for suffix in SUFFIXES)]
-        try:
-            process = subprocess.Popen(
-                command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
-            )
-        except OSError as error:
-            return cls(None, str(error))
-        return cls(process)
-
-    def finish(self) -> set[str] | None:
-        """Relative paths of the files that mention an old name, or None when git could not tell."""
-        if self.process is None:
-            return None
-        out, err = self.process.communicate()
-        if self.process.returncode == 1:
-            return set()  # no file mentions an old name
-        if self.process.returncode != 0:
-            message = err.decode("utf-8", "replace").strip().splitlines()
-            self.problem = message[-1] if message else f"exit status {self.process.returncode}"
-            return None
-        return {p for p in out.decode("utf-8", "surrogateescape").split("\0") if p}
-
-    def cancel(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate()
 
 
 def _scan_serial(scanner: _Scanner, relatives: list[str], bar) -> _Outcome:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from codemods.core.recipe_model import Recipe, Relabel, Rename
 from codemods.core.workspace import _SKIPPED_DIRS as SKIPPED_DIRS
-from codemods.core.workspace import Workspace, WorkspaceError, _git
+from codemods.core.workspace import GitGrep, Workspace, WorkspaceError
 
 SUFFIXES = (".py", ".ipynb")
 
@@ -66,16 +66,10 @@ def _texts(workspace: Workspace, literals: list[str]):
 def _candidates(workspace: Workspace, literals: list[str]) -> list[str]:
     """``git grep -l`` narrows the files in a git work tree; elsewhere every file is read."""
     if workspace.git_root is not None and workspace.single_file is None:
-        command = ["-c", "core.quotePath=false", "grep", "-z", "-l", "-F", "-I", "--untracked", "--no-color"]
-        for literal in literals:
-            command += ["-e", literal]
-        try:
-            done = _git(workspace.directory, *command, "--", *(f"*{suffix}" for suffix in SUFFIXES), check=False)
-        except OSError:
-            done = None
-        if done is not None and done.returncode in (0, 1):
+        matched = GitGrep.start(workspace.directory, literals, SUFFIXES).finish()
+        if matched is not None:
             # git honours .gitignore; the directories the workspace never lists are left out here as there.
-            return [p for p in done.stdout.split("\0") if p and not set(p.split("/")[:-1]) & SKIPPED_DIRS]
+            return sorted(p for p in matched if not set(p.split("/")[:-1]) & SKIPPED_DIRS)
     return workspace.files(SUFFIXES, trust_index=True)
 
 
