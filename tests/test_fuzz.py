@@ -53,8 +53,8 @@ from hypothesis import strategies as st
 from codemods.apply.migration import plan_migration
 from codemods.apply.session import Refusal
 from codemods.core.journal import commit
-from codemods.core.names import word_pattern
 from codemods.core.recipe import load_recipe
+from codemods.core.sections import banner_title
 from codemods.core.workspace import WorkspaceError
 
 TARGET = Path(__file__).resolve().parent.parent / "target_repo"
@@ -280,7 +280,22 @@ def planted_programs(draw) -> str:
     return module.with_changes(body=body).code
 
 
+BOM = "\ufeff"
+# How a planted file is written: mostly as generated, sometimes with CRLF line ends and/or a UTF-8 BOM.
+FILE_STYLES = st.sampled_from(["", "", "", "", "crlf", "bom", "crlf bom"])
+
+
+def in_style(text: str, style: str) -> str:
+    if "crlf" in style and "\r" not in text:
+        text = text.replace("\n", "\r\n")
+    if "bom" in style:
+        text = BOM + text
+    return text
+
+
 def _compiles(source: str | bytes) -> bool:
+    if isinstance(source, str):
+        source = source.removeprefix(BOM)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -306,6 +321,7 @@ def unbound_names(source: str | bytes) -> set[str] | None:
     """Names the module reads from its global namespace but never binds (None: unknowable or no code)."""
     if isinstance(source, bytes):
         source = source.decode("utf-8", errors="surrogateescape")
+    source = source.removeprefix(BOM)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -442,14 +458,6 @@ _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|\d+")
 # Bugs of engines this test does not own, each with a strict xfail regression test below: an
 # example that shows one is tallied as a known bug instead of failing, until the fix lands (then
 # the regression test passes, strict xfail turns that into a failure, and the entry goes).
-def _match_statement_crash(error: BaseException) -> bool:
-    return (
-        isinstance(error, AttributeError)
-        and "'Match' object has no attribute 'body'" in str(error)
-        and _innermost_tool_frame(error).startswith("apply/engines/imports.py")
-    )
-
-
 _ALIASED = re.compile(r"\b(\w+) as (\w+)\b")
 _DATA_PACKAGE = _dotted(_data.package_init) if _data else None
 
@@ -468,11 +476,11 @@ def _data_package_renames_settle_later(error: BaseException) -> bool:
     """The second apply only renames old names imported from, or reached through, the data package."""
     if not isinstance(error, PropertyFailure) or not error.changes or _DATA_PACKAGE is None:
         return False
-    pattern = word_pattern(RECIPE.old_names)
+    reached = re.compile(re.escape(_DATA_PACKAGE + ".") + r"(\w+)\b")
 
     def settled(line: str) -> str:
         line = _ALIASED.sub(lambda m: m.group(2) if RECIPE.old_names.get(m.group(1)) == m.group(2) else m.group(0), line)
-        return pattern.sub(lambda m: RECIPE.old_names[m.group(0)], line)
+        return reached.sub(lambda m: _DATA_PACKAGE + "." + RECIPE.old_names.get(m.group(1), m.group(1)), line)
 
     for change in error.changes:
         removed, added = _diff_lines(change)
@@ -483,28 +491,8 @@ def _data_package_renames_settle_later(error: BaseException) -> bool:
     return True
 
 
-def _from_import_alias_keeps_old_name(error: BaseException) -> bool:
-    """``from m import x as old``: the uses of ``old`` are renamed, the alias that binds it is not."""
-    if not isinstance(error, PropertyFailure):
-        return False
-    message = str(error)
-    clash = re.search(r"renaming (\w+) \(defined at (.+?):(\d+)\)", message)
-    if message.startswith("the second apply refused") and clash:
-        old, path, line = clash.group(1), clash.group(2), int(clash.group(3))
-        lines = error.texts.get(path, b"").decode("utf-8", errors="replace").splitlines()
-        return 0 < line <= len(lines) and re.search(rf"\bas\s+{re.escape(old)}\b", lines[line - 1]) is not None
-    if message.startswith("a migrated file reads names it does not bind"):
-        lost = message.rsplit(": ", 1)[1].split(", ")
-        text = b"".join(error.texts.values()).decode("utf-8", errors="replace")
-        aliased = {old for old, new in RECIPE.old_names.items() if re.search(rf"\bimport\b.*\bas\s+{re.escape(old)}\b", text)}
-        return all(any(RECIPE.old_names[old] == name for old in aliased) for name in lost)
-    return False
-
-
 KNOWN_BUGS = {
-    "imports._statements enters a match statement's missing body": _match_statement_crash,
     "renames through the data package settle only at the second apply": _data_package_renames_settle_later,
-    "the alias of `from m import x as old` keeps the old name while its uses are renamed": _from_import_alias_keeps_old_name,
 }
 
 
@@ -699,14 +687,15 @@ _FUZZ_SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), pr
 
 @pytest.mark.filterwarnings("ignore::SyntaxWarning")
 @settings(max_examples=SINGLE_EXAMPLES, **_FUZZ_SETTINGS)
-@given(planted_programs(), st.integers(0, 10_000), st.integers(0, 30), st.booleans())
-def test_single_file_root(program: str, start: int, length: int, program_first: bool):
+@given(planted_programs(), st.integers(0, 10_000), st.integers(0, 30), st.booleans(), FILE_STYLES)
+def test_single_file_root(program: str, start: int, length: int, program_first: bool, style: str):
     """The program, with a slice of the bundled main notebook-script, migrated as a single-file ROOT."""
     part = _main_slice(start, length)
-    text = program + part if program_first else part + program
+    text = in_style(program + part if program_first else part + program, style)
     example = {SINGLE_FILE: text} if len(text) < 3000 else {
         "program": program,
         "placed": f"{'before' if program_first else 'after'} top-level statements {start}:{start + length} of {MAIN}",
+        "style": style,
     }
     copy = repository_copy()
     migrate_and_check(copy, copy.root / SINGLE_FILE, {SINGLE_FILE: text}, "single-file", example)
@@ -721,12 +710,12 @@ def test_whole_repository(data):
     example: dict[str, str] = {}
     hosts = data.draw(st.lists(st.sampled_from([MAIN, *OTHER_PYTHON]), max_size=3, unique=True), label="spliced into")
     for path in hosts:
-        program, position = data.draw(planted_programs()), data.draw(st.integers(0, 10_000))
-        planted[path] = _spliced(path, program, position)
-        example[f"{path} (top-level position {position})"] = program
+        program, position, style = data.draw(planted_programs()), data.draw(st.integers(0, 10_000)), data.draw(FILE_STYLES)
+        planted[path] = in_style(_spliced(path, program, position), style)
+        example[f"{path} (top-level position {position}{', ' + style if style else ''})"] = program
     if not hosts or data.draw(st.booleans(), label="and an extra module"):
         path = data.draw(st.sampled_from(EXTRA_MODULES), label="extra module")
-        planted[path] = example[path] = data.draw(planted_programs())
+        planted[path] = example[path] = in_style(data.draw(planted_programs()), data.draw(FILE_STYLES))
     copy = repository_copy()
     migrate_and_check(copy, copy.root, planted, "repository", example)
 
@@ -740,12 +729,11 @@ def _plan_single_file(tmp_path: Path, source: str):
     return plan_migration(path, RECIPE)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=list(KNOWN_BUGS)[0])
 def test_a_match_statement_in_the_main_file_is_no_crash(tmp_path):
     assert _plan_single_file(tmp_path, "match command:\n    case 1:\n        pass\n").changes == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=list(KNOWN_BUGS)[1])
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=list(KNOWN_BUGS)[0])
 @pytest.mark.parametrize("use", ["from {package} import {old}\n", "import {package}\n{package}.{old}\n"])
 def test_a_use_through_the_data_package_is_migrated_in_one_apply(tmp_path, use):
     package = Path(RECIPE.data_package.package_init)
@@ -771,7 +759,6 @@ def test_no_failures():
     assert not report, "\n".join(report)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=list(KNOWN_BUGS)[2])
 def test_the_alias_of_a_from_import_follows_its_renamed_uses(tmp_path):
     old, new = COLLATOR_NAMES[0], RECIPE.old_names[COLLATOR_NAMES[0]]
     migrated = _plan_single_file(tmp_path, f"from m import x as {old}\nprint({old})\n").changes[0].after.decode()
@@ -799,3 +786,15 @@ def test_a_legacy_class_bound_before_it_still_moves(tmp_path):
     migrated = _plan_single_file(tmp_path, f"{legacy.old} = None\nclass {legacy.old}:\n    pass\nx = 1\n").changes
     code = migrated[0].after.decode()
     assert code.index(f"{legacy.new} = None") < code.index("x = 1") < code.index(f"class {legacy.new}")
+
+
+def test_a_module_holding_only_the_legacy_class_is_migrated_in_one_apply(tmp_path):
+    legacy = RECIPE.legacy
+    path = tmp_path / "main.py"
+    path.write_text(f'class {legacy.old}:\n    """Uses it."""\n\n    def __init__(self, processor):\n        pass\n')
+    migration = plan_migration(path, RECIPE)
+    code = migration.changes[0].after.decode()
+    assert code.startswith("# ="), code  # the section opens the file, no blank lines above it
+    assert code.count(banner_title(legacy.banner)) == 1
+    commit(migration.context.workspace)
+    assert plan_migration(path, RECIPE).changes == []

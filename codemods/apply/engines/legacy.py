@@ -168,7 +168,7 @@ class LegacyMove:
         # A cell that moves whole keeps its marker (and the Colab id in it): it is the same notebook cell.
         moved_marker = marker if cell_emptied else None
         cls = body[index].with_changes(
-            leading_lines=self._section_head(before_section, own, jupytext, section_exists, moved_marker)
+            leading_lines=self._section_head(before_section, own, jupytext, section_exists, moved_marker, bool(kept))
         )
         followers = [body[position] for position in group[1:]]
         if followers and not (followers[0].leading_lines and _is_blank(followers[0].leading_lines[0])):
@@ -195,10 +195,14 @@ class LegacyMove:
         return statements
 
     def _section_head(
-        self, before, own, jupytext: bool, section_exists: bool, marker: cst.EmptyLine | None
+        self, before, own, jupytext: bool, section_exists: bool, marker: cst.EmptyLine | None, below_code: bool
     ) -> list[cst.EmptyLine]:
-        """Leading lines of the moved class: old footer, cell marker, banner, its own comment."""
-        head = [*before, *blank_lines(_blank_lines_above_section(before, jupytext))]
+        """Leading lines of the moved class: old footer, cell marker, banner, its own comment.
+
+        Nothing above (the class was all the module held): the section opens the file, without blank lines.
+        """
+        blanks = _blank_lines_above_section(before, jupytext) if below_code or before else 0
+        head = [*before, *blank_lines(blanks)]
         if jupytext:
             head.append(marker or cst.EmptyLine(comment=cst.Comment("# %%")))
         if not section_exists:
@@ -234,7 +238,7 @@ def move_legacy_class(context: Context, path: str, task_id: str) -> bool:
     if index is None:
         context.not_applicable(task_id, f"{path} defines no class {legacy.old} or {legacy.new}")
         return False
-    section = section_start(module.body, banner_title(legacy.banner))
+    section = section_start(module.body, banner_title(legacy.banner), module.header)
     if section is not None and index >= section:
         return _complete_in_place(context, module, index, path, task_id)
 

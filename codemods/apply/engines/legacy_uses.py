@@ -181,14 +181,19 @@ def find_class(body: Sequence[cst.BaseStatement], names: Sequence[str]) -> int |
     return None
 
 
-def section_start(body: Sequence[cst.BaseStatement], title: str | None) -> int | None:
-    """Index of the statement whose leading comments hold the banner's title line."""
+def section_start(
+    body: Sequence[cst.BaseStatement], title: str | None, header: Sequence[cst.EmptyLine] = ()
+) -> int | None:
+    """Index of the statement whose leading comments hold the banner's title line.
+
+    ``header`` is the module's header: the comments above its first statement, which
+    LibCST keeps apart from that statement (a module that opens with the section).
+    """
     if not title:
         return None
     for index, stmt in enumerate(body):
-        if any(
-            line.comment and line.comment.value.lstrip("#").strip() == title for line in stmt.leading_lines
-        ):
+        lines = [*header, *stmt.leading_lines] if index == 0 else stmt.leading_lines
+        if any(line.comment and line.comment.value.lstrip("#").strip() == title for line in lines):
             return index
     return None
 
