@@ -41,6 +41,8 @@ def _statements(body: Sequence[cst.CSTNode]) -> Iterable[cst.BaseSmallStatement]
     for statement in body:
         if isinstance(statement, cst.SimpleStatementLine):
             yield from statement.body
+        elif isinstance(statement, cst.Match):  # its blocks are its cases
+            yield from _statements(statement.cases)
         elif isinstance(statement, cst.BaseCompoundStatement):
             block = statement.body
             yield from _statements(block.body if isinstance(block, cst.IndentedBlock) else [block])

@@ -217,6 +217,8 @@ class RenameSymbols(cst.CSTTransformer):
                 updated_node = updated_node.with_changes(asname=cst.AsName(name=cst.Name(new)))
             else:
                 return updated_node
+        elif isinstance(asname, cst.Name) and asname in self.targets:  # from m import x as old: a local binding
+            updated_node = updated_node.with_changes(asname=updated_node.asname.with_changes(name=cst.Name(self.exact[asname.value])))
         else:
             return updated_node
         self.counts[IMPORT] += 1
