@@ -455,9 +455,6 @@ TALLY = Tally()
 KEEP_GOING = os.environ.get("REFACTOR_FUZZ_KEEP_GOING", "1" if FUZZ else "0") not in ("", "0")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|\d+")
 
-# Bugs of engines this test does not own, each with a strict xfail regression test below: an
-# example that shows one is tallied as a known bug instead of failing, until the fix lands (then
-# the regression test passes, strict xfail turns that into a failure, and the entry goes).
 _ALIASED = re.compile(r"\b(\w+) as (\w+)\b")
 _DATA_PACKAGE = _dotted(_data.package_init) if _data else None
 
@@ -491,6 +488,9 @@ def _data_package_renames_settle_later(error: BaseException) -> bool:
     return True
 
 
+# Known bugs, each with a strict xfail regression test below: an
+# example that shows one is tallied as a known bug instead of failing, until the fix lands (then
+# the regression test passes, strict xfail turns that into a failure, and the entry goes).
 KNOWN_BUGS = {
     "renames through the data package settle only at the second apply": _data_package_renames_settle_later,
 }
