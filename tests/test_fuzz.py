@@ -101,6 +101,13 @@ SUPERSEDED = [_superseded.module, _superseded.superseded_by] if _superseded else
 TRIGGERS = sorted(
     set(OLD_NAMES) | set(NEW_NAMES) | set(CONFIG_TARGETS) | {CONFIG_CLASS, CONFIG_CLASS_MODULE} | set(SUPERSEDED)
 )
+# Files the recipe names (the main notebook-script, the packages it updates): changed whatever they hold.
+RECIPE_PATHS = {
+    RECIPE.main_file,
+    *((_superseded.path,) if _superseded else ()),
+    *((_module.path, _module.package_init) if _module else ()),
+    *((_data.collators, _data.package_init) if _data else ()),
+}
 NAME_POOL = sorted(set(OLD_NAMES) | set(CONFIG_TARGETS) | set(NEW_NAMES))
 
 # ------------------------------------------------------------------ fragments
@@ -469,15 +476,28 @@ def _diff_lines(change) -> tuple[list[str], list[str]]:
     return removed, added
 
 
+def _settled_import_items(items: str) -> str:
+    """``a as b, c`` with every imported old name renamed, and ``new as new`` written ``new``."""
+
+    def one(match: re.Match) -> str:
+        name, alias = match.group(1), match.group(3)
+        new = RECIPE.old_names.get(name, name)
+        return new if alias is None or alias == new else f"{new} as {alias}"
+
+    return re.sub(r"\b(\w+)(\s+as\s+(\w+))?", one, items)
+
+
 def _data_package_renames_settle_later(error: BaseException) -> bool:
     """The second apply only renames old names imported from, or reached through, the data package."""
     if not isinstance(error, PropertyFailure) or not error.changes or _DATA_PACKAGE is None:
         return False
-    reached = re.compile(re.escape(_DATA_PACKAGE + ".") + r"(\w+)\b")
+    package = re.escape(_DATA_PACKAGE)
+    imported = re.compile(rf"(\bfrom\s+{package}\s+import\s+)(.*)")
+    reached = re.compile(rf"\b{package}\.(\w+)\b")
 
     def settled(line: str) -> str:
-        line = _ALIASED.sub(lambda m: m.group(2) if RECIPE.old_names.get(m.group(1)) == m.group(2) else m.group(0), line)
-        return reached.sub(lambda m: _DATA_PACKAGE + "." + RECIPE.old_names.get(m.group(1), m.group(1)), line)
+        line = imported.sub(lambda m: m.group(1) + _settled_import_items(m.group(2)), line)
+        return reached.sub(lambda m: f"{_DATA_PACKAGE}.{RECIPE.old_names.get(m.group(1), m.group(1))}", line)
 
     for change in error.changes:
         removed, added = _diff_lines(change)
@@ -488,11 +508,26 @@ def _data_package_renames_settle_later(error: BaseException) -> bool:
     return True
 
 
+def _old_alias_of_an_old_name_settles_later(error: BaseException) -> bool:
+    """The second apply only renames the alias of ``from m import old_a as old_b`` (the first renamed old_a)."""
+    if not isinstance(error, PropertyFailure) or not error.changes:
+        return False
+    alias = re.compile(r"(\bas\s+)(\w+)\b")
+    for change in error.changes:
+        removed, added = _diff_lines(change)
+        if not removed or not all(re.search(r"\bimport\b", line) for line in removed):
+            return False
+        if [alias.sub(lambda m: m.group(1) + RECIPE.old_names.get(m.group(2), m.group(2)), line) for line in removed] != added:
+            return False
+    return True
+
+
 # Known bugs, each with a strict xfail regression test below: an
 # example that shows one is tallied as a known bug instead of failing, until the fix lands (then
 # the regression test passes, strict xfail turns that into a failure, and the entry goes).
 KNOWN_BUGS = {
     "renames through the data package settle only at the second apply": _data_package_renames_settle_later,
+    "in `from m import old_a as old_b` the alias is renamed only by the second apply": _old_alias_of_an_old_name_settles_later,
 }
 
 
@@ -628,7 +663,9 @@ def _migrate_and_check(copy: RepositoryCopy, root: Path, planted: dict[str, str]
             except ValueError:
                 _fail("written notebook is not JSON", relative)
     for relative, text in planted.items():
-        if not any(word in text for word in TRIGGERS) and any(c.path == relative for c in changes):
+        if relative in RECIPE_PATHS or any(word in text for word in TRIGGERS):
+            continue
+        if any(c.path == relative for c in changes):
             _fail("a file without any of the recipe's names was changed", relative)
     if not changes:
         return "nothing to do"
@@ -720,6 +757,15 @@ def test_whole_repository(data):
     migrate_and_check(copy, copy.root, planted, "repository", example)
 
 
+def test_no_failures():
+    """With REFACTOR_FUZZ_KEEP_GOING the examples above only tally failures; this reports them."""
+    report = [
+        f"{kind} ({TALLY.failures[kind]}x), smallest example: {json.dumps(TALLY.reproducers[kind], ensure_ascii=False)[:1500]}"
+        for kind in TALLY.failures
+    ]
+    assert not report, "\n".join(report)
+
+
 # ------------------------------------------------------------------ regressions
 
 
@@ -748,15 +794,6 @@ def test_a_use_through_the_data_package_is_migrated_in_one_apply(tmp_path, use):
         (tmp_path / path).write_text(text, encoding="utf-8")
     commit(plan_migration(tmp_path, RECIPE).context.workspace)
     assert plan_migration(tmp_path, RECIPE).changes == []
-
-
-def test_no_failures():
-    """With REFACTOR_FUZZ_KEEP_GOING the examples above only tally failures; this reports them."""
-    report = [
-        f"{kind} ({TALLY.failures[kind]}x), smallest example: {json.dumps(TALLY.reproducers[kind], ensure_ascii=False)[:1500]}"
-        for kind in TALLY.failures
-    ]
-    assert not report, "\n".join(report)
 
 
 def test_the_alias_of_a_from_import_follows_its_renamed_uses(tmp_path):
@@ -796,5 +833,15 @@ def test_a_module_holding_only_the_legacy_class_is_migrated_in_one_apply(tmp_pat
     code = migration.changes[0].after.decode()
     assert code.startswith("# ="), code  # the section opens the file, no blank lines above it
     assert code.count(banner_title(legacy.banner)) == 1
+    commit(migration.context.workspace)
+    assert plan_migration(path, RECIPE).changes == []
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=list(KNOWN_BUGS)[1])
+def test_an_import_of_an_old_name_as_another_old_name_is_migrated_in_one_apply(tmp_path):
+    first, second = COLLATOR_NAMES[:2]
+    path = tmp_path / "main.py"
+    path.write_text(f"from m import {first} as {second}\nprint({second})\n", encoding="utf-8")
+    migration = plan_migration(path, RECIPE)
     commit(migration.context.workspace)
     assert plan_migration(path, RECIPE).changes == []
