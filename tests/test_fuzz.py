@@ -508,26 +508,11 @@ def _data_package_renames_settle_later(error: BaseException) -> bool:
     return True
 
 
-def _old_alias_of_an_old_name_settles_later(error: BaseException) -> bool:
-    """The second apply only renames the alias of ``from m import old_a as old_b`` (the first renamed old_a)."""
-    if not isinstance(error, PropertyFailure) or not error.changes:
-        return False
-    alias = re.compile(r"(\bas\s+)(\w+)\b")
-    for change in error.changes:
-        removed, added = _diff_lines(change)
-        if not removed or not all(re.search(r"\bimport\b", line) for line in removed):
-            return False
-        if [alias.sub(lambda m: m.group(1) + RECIPE.old_names.get(m.group(2), m.group(2)), line) for line in removed] != added:
-            return False
-    return True
-
-
 # Known bugs, each with a strict xfail regression test below: an
 # example that shows one is tallied as a known bug instead of failing, until the fix lands (then
 # the regression test passes, strict xfail turns that into a failure, and the entry goes).
 KNOWN_BUGS = {
     "renames through the data package settle only at the second apply": _data_package_renames_settle_later,
-    "in `from m import old_a as old_b` the alias is renamed only by the second apply": _old_alias_of_an_old_name_settles_later,
 }
 
 
@@ -837,7 +822,6 @@ def test_a_module_holding_only_the_legacy_class_is_migrated_in_one_apply(tmp_pat
     assert plan_migration(path, RECIPE).changes == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=list(KNOWN_BUGS)[1])
 def test_an_import_of_an_old_name_as_another_old_name_is_migrated_in_one_apply(tmp_path):
     first, second = COLLATOR_NAMES[:2]
     path = tmp_path / "main.py"

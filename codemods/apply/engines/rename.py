@@ -210,8 +210,13 @@ class RenameSymbols(cst.CSTTransformer):
                 if asname is None and name not in self.targets:
                     # A function-local import: its uses resolve locally and keep the old name.
                     updated_node = updated_node.with_changes(asname=cst.AsName(name=cst.Name(old)))
-                elif isinstance(asname, cst.Name) and asname.value == new:
+                elif isinstance(asname, cst.Name) and (asname.value == new or (
+                    asname in self.targets and self.exact.get(asname.value) == new
+                )):  # from m import old as new, from m import old as old
                     updated_node = updated_node.with_changes(asname=None)
+                elif isinstance(asname, cst.Name) and asname in self.targets:  # from m import old_a as old_b
+                    new_alias = cst.Name(self.exact[asname.value])
+                    updated_node = updated_node.with_changes(asname=updated_node.asname.with_changes(name=new_alias))
             elif asname is None and name in self.targets:
                 # The module keeps ``old``; this file's binding is renamed all the same.
                 updated_node = updated_node.with_changes(asname=cst.AsName(name=cst.Name(new)))
