@@ -462,7 +462,6 @@ TALLY = Tally()
 KEEP_GOING = os.environ.get("REFACTOR_FUZZ_KEEP_GOING", "1" if FUZZ else "0") not in ("", "0")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|\d+")
 
-_ALIASED = re.compile(r"\b(\w+) as (\w+)\b")
 _DATA_PACKAGE = _dotted(_data.package_init) if _data else None
 
 
@@ -476,35 +475,20 @@ def _diff_lines(change) -> tuple[list[str], list[str]]:
     return removed, added
 
 
-def _settled_import_items(items: str) -> str:
-    """``a as b, c`` with every imported old name renamed, and ``new as new`` written ``new``."""
-
-    def one(match: re.Match) -> str:
-        name, alias = match.group(1), match.group(3)
-        new = RECIPE.old_names.get(name, name)
-        return new if alias is None or alias == new else f"{new} as {alias}"
-
-    return re.sub(r"\b(\w+)(\s+as\s+(\w+))?", one, items)
-
-
 def _data_package_renames_settle_later(error: BaseException) -> bool:
-    """The second apply only renames old names imported from, or reached through, the data package."""
+    """The second apply only swaps old names for new ones on lines that import from or reach through the data package."""
     if not isinstance(error, PropertyFailure) or not error.changes or _DATA_PACKAGE is None:
         return False
-    package = re.escape(_DATA_PACKAGE)
-    imported = re.compile(rf"(\bfrom\s+{package}\s+import\s+)(.*)")
-    reached = re.compile(rf"\b{package}\.(\w+)\b")
-
-    def settled(line: str) -> str:
-        line = imported.sub(lambda m: m.group(1) + _settled_import_items(m.group(2)), line)
-        return reached.sub(lambda m: f"{_DATA_PACKAGE}.{RECIPE.old_names.get(m.group(1), m.group(1))}", line)
-
+    olds, news = set(RECIPE.old_names), set(RECIPE.old_names.values())
     for change in error.changes:
         removed, added = _diff_lines(change)
-        if not removed or not all(_DATA_PACKAGE in line for line in removed):
+        if not removed or len(removed) != len(added) or not all(_DATA_PACKAGE in line for line in removed):
             return False
-        if [settled(line) for line in removed] != added:
-            return False
+        for before, after in zip(removed, added, strict=True):
+            gone = Counter(re.findall(r"\w+", before)) - Counter(re.findall(r"\w+", after))
+            came = Counter(re.findall(r"\w+", after)) - Counter(re.findall(r"\w+", before))
+            if not gone or set(gone) - olds - news - {"as"} or set(came) - news:
+                return False
     return True
 
 
@@ -829,3 +813,14 @@ def test_an_import_of_an_old_name_as_another_old_name_is_migrated_in_one_apply(t
     migration = plan_migration(path, RECIPE)
     commit(migration.context.workspace)
     assert plan_migration(path, RECIPE).changes == []
+
+
+def test_the_legacy_section_is_found_under_a_comment_indented_deeper(tmp_path):
+    """LibCST gives the banner to the block above when the class's own comment is indented deeper."""
+    legacy = RECIPE.legacy
+    path = tmp_path / "main.py"
+    path.write_text(f"def f():\n    x = 1\n\n  # the draft\nclass {legacy.old}:\n    pass\ny = 2\n", encoding="utf-8")
+    migration = plan_migration(path, RECIPE)
+    commit(migration.context.workspace)
+    assert plan_migration(path, RECIPE).changes == []
+    assert path.read_text(encoding="utf-8").count(banner_title(legacy.banner)) == 1

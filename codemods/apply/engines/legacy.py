@@ -21,6 +21,7 @@ import): once the class is last, the module would end up with the other object.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -53,6 +54,9 @@ from codemods.core.cells import (
 )
 from codemods.core.recipe import Legacy, RenamePolicy, Task
 from codemods.core.sections import banner_title
+
+# As PositionProvider counts lines: \r\n, a lone \r and \n each end one.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 # ---------------------------------------------------------------------- comment lines
@@ -238,7 +242,7 @@ def move_legacy_class(context: Context, path: str, task_id: str) -> bool:
     if index is None:
         context.not_applicable(task_id, f"{path} defines no class {legacy.old} or {legacy.new}")
         return False
-    section = section_start(module.body, banner_title(legacy.banner), module.header)
+    section = _legacy_section(module, banner_title(legacy.banner))
     if section is not None and index >= section:
         return _complete_in_place(context, module, index, path, task_id)
 
@@ -261,6 +265,33 @@ def move_legacy_class(context: Context, path: str, task_id: str) -> bool:
         )
     _warn_about_callers(context, new_module, path, task_id)
     return changed
+
+
+def _legacy_section(module: cst.Module, title: str | None) -> int | None:
+    """Index of the first statement under the legacy banner.
+
+    The banner is normally the leading comment of that statement. Comment lines indented deeper
+    below it (the class's own comment, as the user wrote it) make LibCST hand the whole run of
+    comments, banner included, to the indented block above: then the banner is found by its line.
+    """
+    section = section_start(module.body, title, module.header)
+    if section is not None or not title:
+        return section
+    code = module_code(module)
+    if title not in code:
+        return None
+    banner = next(
+        (
+            number
+            for number, line in enumerate(_LINE_BREAK.split(code), 1)
+            if line.lstrip().startswith("#") and line.lstrip().lstrip("#").strip() == title
+        ),
+        None,
+    )
+    if banner is None:
+        return None
+    starts = first_lines(module, module.body)
+    return next((i for i, statement in enumerate(module.body) if starts[statement] > banner), None)
 
 
 def _refuse_later_bindings(module: cst.Module, index: int, legacy: Legacy, path: str, task_id: str) -> None:
