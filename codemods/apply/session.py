@@ -12,6 +12,7 @@ from typing import TypeVar
 import libcst as cst
 
 from codemods.apply.memo import module_code, remember_code
+from codemods.core.config_values import BehaviourChange, Impact  # noqa: F401 - part of the report's model
 from codemods.core.preflight import MAIN_FILE_HINT
 from codemods.core.recipe import Recipe
 from codemods.core.syntax import syntax_error
@@ -56,27 +57,6 @@ class Note:
     message: str
     path: str | None = None
     line: int | None = None
-
-
-class Impact(str, Enum):
-    INTENDED = "intended"
-    UNINTENDED = "unintended"
-    UNVERIFIABLE = "unverifiable"
-    # Would have changed, but `apply --keep-behaviour` pinned it to its old value: no change remains.
-    KEPT = "kept"
-
-
-@dataclass(frozen=True)
-class BehaviourChange:
-    """One config field whose effective value differs after the migration."""
-
-    path: str
-    block: str
-    field: str
-    before: str
-    after: str
-    impact: Impact
-    reason: str = ""
 
 
 @dataclass

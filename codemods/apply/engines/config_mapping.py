@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import libcst as cst
 
 from codemods.apply.engines.config_function import (
-    UNRECORDED_DEFAULT,
     ConfigFactory,
     Unknown,
     literal_value,
@@ -30,7 +29,8 @@ from codemods.apply.engines.config_function import (
     same_value,
     show,
 )
-from codemods.apply.session import BehaviourChange, Impact
+from codemods.apply.session import BehaviourChange
+from codemods.core.config_values import field_changes, library_default
 from codemods.core.recipe import ConfigFunction
 
 COMMENTED_OUT_KEYWORD = re.compile(r"^#\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
@@ -189,11 +189,6 @@ def dropped_comments(call: cst.Call, kept: set[str]) -> DroppedComments:
 
 
 # ---------------------------------------------------------------------- mapping
-def _library_default(function: ConfigFunction, name: str) -> object:
-    source = function.library_defaults.get(name)
-    return UNRECORDED_DEFAULT if source is None else literal_value(source)
-
-
 def map_call(
     function: ConfigFunction,
     output_root: str,
@@ -234,49 +229,12 @@ def map_call(
                 arguments.append(Keyword(name, show(value), value))
     after = factory.build({kw.name: kw.value for kw in arguments})
 
-    changes = []
-    dropped_as_default = []
-    for name in dict.fromkeys([*before, *after]):
-        old = before.get(name, _library_default(function, name))
-        new = after.get(name, _library_default(function, name))
-        if same_value(old, new):
-            if name not in after and name in given:
-                dropped_as_default.append(given[name])
-            continue
-        impact, reason = _judge(function, factory, name, old, new, before, after, overrides)
-        changes.append(BehaviourChange(path, block, name, show(old), show(new), impact, reason))
+    changes = field_changes(function, factory, before, after, path=path, block=block, overrides=overrides)
+    dropped_as_default = [
+        given[name] for name in before
+        if name in given and name not in after and same_value(before[name], library_default(function, name))
+    ]
     return MappedCall(tuple(arguments), tuple(changes), after, tuple(dropped_as_default))
-
-
-def _judge(
-    function: ConfigFunction,
-    factory: ConfigFactory,
-    name: str,
-    old: object,
-    new: object,
-    before: Mapping[str, object],
-    after: Mapping[str, object],
-    overrides: Mapping[str, str],
-) -> tuple[Impact, str]:
-    fn = f"{function.name}()"
-    if isinstance(old, Unknown) or isinstance(new, Unknown):
-        unknown = old if isinstance(old, Unknown) else new
-        if unknown is UNRECORDED_DEFAULT:
-            return Impact.UNVERIFIABLE, "SFTConfig's default for this field is not recorded in the recipe"
-        if name in factory.derived:
-            return Impact.UNVERIFIABLE, f"{fn} derives it from the variant; the old value is only known at run time"
-        return Impact.UNVERIFIABLE, "the value is only known at run time"
-    if name in factory.derived:
-        return Impact.INTENDED, "derived from the variant"
-    if name in overrides:
-        return Impact.INTENDED, f"the plan sets {name}={overrides[name]}"
-    if name not in after:
-        return Impact.UNINTENDED, f"{fn} cannot set {name}; SFTConfig's default applies"
-    if name not in before:
-        return Impact.UNINTENDED, f"not set before (SFTConfig default); {fn} sets it"
-    if name in factory.parameter_names:
-        return Impact.UNINTENDED, f"{fn} parameter default differs"
-    return Impact.UNINTENDED, f"{fn} always sets {name}={show(new)}"
 
 
 # ---------------------------------------------------------------------- writing a call
