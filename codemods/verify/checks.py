@@ -5,19 +5,22 @@ Four checks, each a named result with a duration:
 1. **stale names** - exactly `refactor check`: the same scan, findings and exit logic (stored
    notebook outputs only warn).
 2. **files parse** - every Python file of ROOT compiles.
-3. **package imports** - the recipe's migrated modules import (in a separate interpreter) and
+3. **package imports** - the recipe's migrated modules import (in the training interpreter) and
    define the config function and the exported collators.
-4. **smoke training** (optional) - every variant trains a few LoRA steps on the tiny offline
+4. **stack compatibility** - every keyword the config code passes is accepted by the installed
+   config class, and every variant's config builds on this machine (see :mod:`codemods.verify.compat`).
+5. **smoke training** (optional) - every variant trains a few LoRA steps on the tiny offline
    Qwen2-VL kit with the user's own config function and collator, and its W&B run carries the
    run name the plan gives it (see :mod:`codemods.verify.smoke_parent`).
 
-Checks 3 and 4 execute the repository's own code; a notice says so before they start.
+Checks 3 to 5 execute the repository's own code, all in one child process (this tool's
+interpreter, or the user's with ``--python``), started before the static checks run; a notice
+says so before it starts.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +30,10 @@ from typing import Any
 from codemods.check import CheckError, find_stale
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import split_root
+from codemods.verify.compat import check_compatibility, config_keywords
+from codemods.verify.interpreter import Interpreter
 from codemods.verify.report import (
+    COMPAT,
     FAILED,
     IMPORTS,
     PARSE,
@@ -43,13 +49,14 @@ from codemods.verify.report import (
 )
 from codemods.verify.smoke_parent import (
     DEFAULT_TIMEOUT_S,
+    ChildRun,
     SmokeSetupError,
     build_spec,
     dotted_module,
+    imports_only_spec,
     run_smoke,
 )
 
-IMPORT_TIMEOUT_S = 600
 _SHOWN = 5
 RUNS_USER_CODE = (
     "verify will now run the repository's own code: it imports the migrated modules in a separate "
@@ -153,21 +160,6 @@ def check_files_parse(root: Path) -> CheckOutcome:
 
 # ----------------------------------------------------------------------------- 3. package imports
 
-_IMPORT_PROBE = r"""
-import importlib, json, sys
-sys.path.insert(0, sys.argv[1])
-results = {}
-for module, names in json.loads(sys.argv[2]).items():
-    try:
-        loaded = importlib.import_module(module)
-    except BaseException as error:
-        results[module] = {"error": f"{type(error).__name__}: {error}"}
-        continue
-    results[module] = {"missing": [n for n in names if not hasattr(loaded, n)]}
-print("@@imports " + json.dumps(results))
-"""
-
-
 def _expected_names(recipe: Recipe, directory: Path) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, str]]:
     """``{module: names it must define}``, ``{module: names it should define}`` and ``{module: path}``."""
     required: dict[str, list[str]] = {}
@@ -197,34 +189,31 @@ def _expected_names(recipe: Recipe, directory: Path) -> tuple[dict[str, list[str
     return required, optional, paths
 
 
-def check_package_imports(root: Path, recipe: Recipe) -> CheckOutcome:
+def modules_to_import(root: Path, recipe: Recipe) -> dict[str, list[str]]:
+    """``{module: names}`` the smoke child imports and looks up (the modules that exist)."""
+    if root.is_file():
+        return {}
+    required, optional, paths = _expected_names(recipe, root)
+    return {
+        m: names + [n for n in optional.get(m, []) if n not in names]
+        for m, names in required.items()
+        if (root / paths[m]).is_file()
+    }
+
+
+def check_package_imports(root: Path, recipe: Recipe, report: dict[str, Any]) -> CheckOutcome:
+    """Judge the imports the smoke child made (``report["imports"]``) in the interpreter that trains."""
     if root.is_file():
         return CheckOutcome(IMPORTS, SKIPPED, "ROOT is a single file: there is no package to import")
     required, optional, paths = _expected_names(recipe, root)
     if not required:
         return CheckOutcome(IMPORTS, SKIPPED, "the recipe names no migrated module")
     absent = [m for m in required if not (root / paths[m]).is_file()]
-    probe = {
-        m: names + [n for n in optional.get(m, []) if n not in names] for m, names in required.items() if m not in absent
-    }
-    results: dict[str, Any] = {}
-    if probe:
-        try:
-            completed = subprocess.run(
-                [sys.executable, "-c", _IMPORT_PROBE, str(root), json.dumps(probe)],
-                cwd=root,
-                capture_output=True,
-                text=True,
-                timeout=IMPORT_TIMEOUT_S,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            return CheckOutcome(IMPORTS, FAILED, f"importing the package took longer than {IMPORT_TIMEOUT_S} s")
-        marker = [line for line in completed.stdout.splitlines() if line.startswith("@@imports ")]
-        if not marker:
-            tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
-            return CheckOutcome(IMPORTS, FAILED, "the import probe crashed: " + " | ".join(tail))
-        results = json.loads(marker[-1][len("@@imports ") :])
+    results: dict[str, Any] = report.get("imports") or {}
+    if len(absent) < len(required) and "imports" not in report:
+        tail = [line for line in report.get("output_tail", []) if line.strip()][-1:]
+        reason = report.get("error") or "the training process ended before importing it"
+        return CheckOutcome(IMPORTS, FAILED, "the package was not imported: " + " | ".join([reason, *tail]))
     problems = [f"{paths[m]} does not exist" for m in absent]
     notes = []
     for module, result in results.items():
@@ -280,19 +269,25 @@ def check_smoke(
     outcome: VerificationOutcome | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
+    adapt: bool = False,
+    interpreter: Interpreter | None = None,
 ) -> CheckOutcome:
     """Train every variant in a child process; fills ``outcome.training`` and its warnings when given."""
     if device not in {"auto", "cpu", "cuda"}:
         return CheckOutcome(SMOKE, FAILED, f"unknown device {device!r} (use auto, cpu or cuda)")
     if steps < 1:
         return CheckOutcome(SMOKE, FAILED, f"steps must be at least 1 (got {steps})")
+    keywords = tuple(dataclasses.asdict(k) for k in config_keywords(root, recipe))
     try:
-        spec = build_spec(root, recipe, device, steps)
+        spec = build_spec(root, recipe, device, steps, adapt=adapt, keywords=keywords)
     except SmokeSetupError as error:
         return CheckOutcome(SMOKE, FAILED, str(error))
-    report = run_smoke(spec, progress=progress, timeout=timeout)
-    if outcome is None:
-        outcome = VerificationOutcome(str(root), recipe.name, True, device, steps)
+    report = run_smoke(spec, progress=progress, timeout=timeout, interpreter=interpreter)
+    return smoke_outcome(report, outcome or VerificationOutcome(str(root), recipe.name, True, device, steps))
+
+
+def smoke_outcome(report: dict[str, Any], outcome: VerificationOutcome) -> CheckOutcome:
+    """The smoke section from the child's report; ``outcome.training`` and its warnings are filled in."""
     outcome.training = report
     for warning in report.get("warnings", []):
         outcome.warnings.append(
@@ -305,6 +300,8 @@ def check_smoke(
         "wall_seconds": report.get("wall_seconds"),
         "variants": {r["variant"]: r.get("passed", False) for r in records},
     }
+    if report.get("stopped") and not report.get("error"):
+        return CheckOutcome(SMOKE, SKIPPED, f"not run: {report['stopped']}", data=data)
     if report.get("error"):
         detail = report["error"]
         tail = [line for line in report.get("output_tail", []) if line.strip()]
@@ -333,6 +330,23 @@ def _announce(outcome: VerificationOutcome, smoke: bool, progress: Callable[[dic
         progress({"event": "runs-user-code", "message": message})
 
 
+def start_training_child(
+    root: Path, recipe: Recipe, smoke: bool, device: str, steps: int, adapt: bool, keywords, interpreter, progress, timeout
+) -> tuple[ChildRun, str | None]:
+    """Start the one child that imports the package, checks the stack and (``smoke``) trains.
+
+    Returns it with the reason the smoke run cannot be set up, if any (the child then only imports).
+    """
+    imports = modules_to_import(root, recipe)
+    options = {"train": smoke, "adapt": adapt, "imports": imports, "keywords": tuple(dataclasses.asdict(k) for k in keywords)}
+    setup_error = None
+    try:
+        spec = build_spec(root, recipe, device if smoke else "auto", steps, **options)
+    except SmokeSetupError as error:
+        setup_error, spec = str(error), imports_only_spec(root, imports)
+    return ChildRun(spec, interpreter, progress, timeout), setup_error
+
+
 def run_verification(
     root: Path,
     recipe: Recipe,
@@ -341,6 +355,8 @@ def run_verification(
     steps: int = 5,
     progress: Callable[[dict[str, Any]], None] | None = default_progress,
     timeout: float = DEFAULT_TIMEOUT_S,
+    adapt: bool = False,
+    interpreter: Interpreter | None = None,
 ) -> VerificationOutcome:
     """Run every check on ROOT (a directory or a single main file) and collect the outcome."""
     root = Path(root).resolve()
@@ -355,16 +371,25 @@ def run_verification(
     if not root.exists():
         outcome.checks.append(CheckOutcome(PARSE, FAILED, f"{root} does not exist"))
         return outcome
+    if interpreter is not None and not interpreter.own:
+        outcome.versions.update(interpreter.versions, python=interpreter.python, interpreter=interpreter.executable)
+    keywords = config_keywords(root, recipe)
+    _announce(outcome, smoke, progress)
+    # One child imports torch once for the imports, the stack check and the training; it starts
+    # now and works while the static checks run here.
+    child, setup_error = start_training_child(
+        root, recipe, smoke, device, steps, adapt, keywords, interpreter, progress, timeout
+    )
     outcome.checks.append(_timed(STALE, lambda: check_stale_names(root, recipe, outcome)))
     outcome.checks.append(_timed(PARSE, lambda: check_files_parse(root)))
-    # A single main file has no package to import; only the smoke run would execute it.
-    if root.is_dir() or smoke:
-        _announce(outcome, smoke, progress)
-    outcome.checks.append(_timed(IMPORTS, lambda: check_package_imports(root, recipe)))
-    if smoke:
-        outcome.checks.append(
-            _timed(SMOKE, lambda: check_smoke(root, recipe, device, steps, outcome, progress, timeout))
-        )
+    report = child.result()
+    outcome.checks.append(_timed(IMPORTS, lambda: check_package_imports(root, recipe, report)))
+    outcome.checks.append(_timed(COMPAT, lambda: check_compatibility(report, recipe, keywords, adapt)))
+    if smoke and setup_error:
+        outcome.checks.append(CheckOutcome(SMOKE, FAILED, setup_error))
+    elif smoke:
+        outcome.checks.append(_timed(SMOKE, lambda: smoke_outcome(report, outcome)))
+        outcome.checks[-1].duration = report.get("wall_seconds", 0.0)
     else:
         outcome.checks.append(CheckOutcome(SMOKE, SKIPPED, "not requested (--no-smoke)"))
     return outcome

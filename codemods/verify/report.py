@@ -13,7 +13,11 @@ from typing import Any
 
 REPORT_FORMAT = "vlm-refactor.verify/1"
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+# A check that passed only because `verify --adapt` let the run go on with an adaptation.
+ADAPTED = "adapted"
+PASSED_WITH_ADAPTATIONS = "passed with adaptations"
 STALE, PARSE, IMPORTS, SMOKE = "stale names", "files parse", "package imports", "smoke training"
+COMPAT = "stack compatibility"
 _VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "wandb", "vlm-refactor")
 
 
@@ -75,8 +79,22 @@ class VerificationOutcome:
 
     @property
     def passed(self) -> bool:
-        """True when no check failed (skipped checks do not fail verification)."""
-        return all(check.status != FAILED for check in self.checks)
+        """True when no check failed and none was adapted (skipped checks do not fail verification)."""
+        return self.result == PASSED
+
+    @property
+    def result(self) -> str:
+        """``passed``, ``passed with adaptations`` (only under ``--adapt``) or ``failed``."""
+        if any(check.status == FAILED for check in self.checks):
+            return FAILED
+        if any(check.status == ADAPTED for check in self.checks):
+            return PASSED_WITH_ADAPTATIONS
+        return PASSED
+
+    @property
+    def exit_code(self) -> int:
+        """0 passed, or passed with adaptations (reachable only with --adapt); 1 failed."""
+        return 1 if self.result == FAILED else 0
 
     def check(self, name: str) -> CheckOutcome:
         for outcome in self.checks:
@@ -90,6 +108,7 @@ class VerificationOutcome:
             "root": self.root,
             "recipe": self.recipe,
             "passed": self.passed,
+            "outcome": self.result,
             "smoke": self.smoke,
             "device": self.device,
             "steps": self.steps,
@@ -118,7 +137,7 @@ def format_loss(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
 
 
-_STATUS_STYLE = {PASSED: "green", FAILED: "bold red", SKIPPED: "dim"}
+_STATUS_STYLE = {PASSED: "green", FAILED: "bold red", SKIPPED: "dim", ADAPTED: "yellow"}
 
 
 def _training_table(records: list[dict[str, Any]]):
@@ -187,6 +206,12 @@ def render_verification(outcome: VerificationOutcome, console) -> None:
         console.print(f"[dim]note: {plain(note)}[/]")
     if outcome.passed:
         console.print("[green]Verified:[/] every check passed.")
+    elif outcome.result == PASSED_WITH_ADAPTATIONS:
+        adapted = [c.name for c in outcome.checks if c.status == ADAPTED]
+        console.print(
+            f"[yellow]Passed with adaptations[/] ({', '.join(adapted)}): the code as written would not run on this "
+            "stack; it trained only as adapted with --adapt. Fix the fields named above."
+        )
     else:
         failed = [c.name for c in outcome.checks if c.status == FAILED]
         console.print(f"[bold red]Verification failed:[/] {', '.join(failed)}.")

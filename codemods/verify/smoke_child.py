@@ -26,9 +26,11 @@ from codemods.verify.smoke_parent import CHILD_MODULE, EVENT_PREFIX
 from codemods.verify.user_code import (
     Adaptation,
     LoadedCode,
-    describe_adaptation,
+    build_variant_configs,
+    check_keywords,
     load_source,
     make_config_adapter,
+    probe_imports,
 )
 
 SMOKE_BATCH_SIZE = 2
@@ -285,7 +287,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     import datasets  # noqa: F401  (timed with the other imports)
     import peft  # noqa: F401
     import transformers  # noqa: F401
-    import trl
+    import trl  # noqa: F401
     import wandb  # noqa: F401
 
     from codemods.kit import build_nutrition_dataset, build_tiny_processor
@@ -295,6 +297,15 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     directory = Path(spec["directory"])
     sys.path.insert(0, str(directory))
     code_root = directory
+    # The package-import check and the static half of stack compatibility share this interpreter.
+    report["imports"] = probe_imports(spec.get("imports") or {})
+    if not spec.get("config_class") or not spec.get("config_source"):
+        report["completed"] = True
+        return report
+    real_class = _import_class(spec["config_class"])
+    report["compat"] = check_keywords(real_class, spec["config_class"], spec.get("keywords") or [])
+    if not cuda_available:
+        report["compat"]["device_note"] = f"torch {torch.__version__} sees no CUDA device"
     cache: dict[str, LoadedCode] = {}
     loaded_at = time.perf_counter()
     try:
@@ -321,12 +332,17 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
             report["error"] += " Skipped while loading: " + "; ".join(collators.notes[:3])
         return report
 
-    real_class = _import_class(spec["config_class"])
     adaptations: list[Adaptation] = []
     class_name = spec["config_class"].rpartition(".")[2]
     function_globals = getattr(function, "__globals__", None)
     if isinstance(function_globals, dict) and function_globals.get(class_name) is real_class:
         function_globals[class_name] = make_config_adapter(real_class, adaptations)
+    build_variant_configs(function, [v["variant"] for v in spec["variants"]], adaptations, report["compat"])
+    if not spec.get("adapt") and (report["compat"]["rejected"] or report["compat"]["adaptations"]):
+        report["stopped"] = "the stack refuses the config (see stack compatibility); --adapt trains with the adaptation"
+    if report.get("stopped") or not spec.get("train", True):
+        report["completed"] = True
+        return report
 
     setup_started = time.perf_counter()
     processor = build_tiny_processor()
@@ -357,26 +373,6 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         report["variants"].append(record)
         _emit("variant-done", index=index, total=len(spec["variants"]), record=record)
 
-    seen = set()
-    for adaptation in adaptations:
-        key = (adaptation.field, adaptation.action)
-        if key in seen:
-            continue
-        seen.add(key)
-        report["warnings"].append(
-            {
-                "field": adaptation.field,
-                "action": adaptation.action,
-                "variants": state["adaptation_variants"].get(key, []),
-                "message": describe_adaptation(
-                    adaptation,
-                    spec["function"],
-                    spec["config_class"],
-                    trl.__version__,
-                ),
-                "stack_note": spec["stack_notes"].get(adaptation.field, ""),
-            }
-        )
     report["completed"] = True
     return report
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from codemods.core.workspace import split_root
+from codemods.verify.interpreter import Interpreter, own_interpreter
 
 EVENT_PREFIX = "@@smoke "
 DEFAULT_TIMEOUT_S = 1800.0
@@ -51,15 +52,21 @@ class SmokeVariant:
 
 @dataclasses.dataclass(frozen=True)
 class SmokeSpec:
+    """What the child does: the package-import check, stack compatibility, then (``train``) the smoke run."""
+
     directory: str
-    config_source: Source
-    collator_source: Source
+    config_source: Source | None
+    collator_source: Source | None
     function: str
     config_class: str
     variants: tuple[SmokeVariant, ...]
     device: str
     steps: int
     stack_notes: dict[str, str]
+    train: bool = True
+    adapt: bool = False  # train with the adapted config when the stack refuses a keyword
+    imports: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # {module: names it must define}
+    keywords: tuple[dict[str, Any], ...] = ()  # the config code's keywords, found statically (verify.compat)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -97,8 +104,17 @@ def _source(directory: Path, single_file: str | None, recipe_path: str | None, m
     return None
 
 
-def build_spec(root: Path, recipe, device: str, steps: int) -> SmokeSpec:
-    """Decide what the smoke run loads and trains; raise :class:`SmokeSetupError` when it cannot run."""
+def imports_only_spec(root: Path, imports: dict[str, list[str]]) -> SmokeSpec:
+    """A child that only checks the package imports (the smoke run cannot be set up)."""
+    directory, _ = split_root(Path(root).resolve())
+    return SmokeSpec(str(directory), None, None, "", "", (), "auto", 1, {}, train=False, imports=dict(imports))
+
+
+def build_spec(root: Path, recipe, device: str, steps: int, **options: Any) -> SmokeSpec:
+    """Decide what the smoke run loads and trains; raise :class:`SmokeSetupError` when it cannot run.
+
+    ``options`` are the spec's optional fields (``train``, ``adapt``, ``imports``, ``keywords``).
+    """
     root = Path(root).resolve()
     directory, single_file = split_root(root)
     function = recipe.config_function
@@ -133,13 +149,31 @@ def build_spec(root: Path, recipe, device: str, steps: int) -> SmokeSpec:
         device=device,
         steps=steps,
         stack_notes=dict(function.stack_notes),
+        **options,
     )
+
+
+def _package_path(work: Path) -> Path:
+    """A directory holding only this package (a link to it): the child's import path for this tool.
+
+    Never the directory the package is installed in: in the tool's site-packages that would put its
+    torch ahead of the training environment's.
+    """
+    tool = work / "tool"
+    tool.mkdir()
+    package = Path(__file__).resolve().parents[1]
+    try:
+        (tool / package.name).symlink_to(package, target_is_directory=True)
+    except OSError:  # no symbolic links here: a copy of the source
+        import shutil
+
+        shutil.copytree(package, tool / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+    return tool
 
 
 def _child_environment(work: Path) -> dict[str, str]:
     env = dict(os.environ)
-    package_parent = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_package_path(work)), env.get("PYTHONPATH", "")) if p)
     scratch = work / "tmp"
     scratch.mkdir(exist_ok=True)
     env.update(
@@ -164,29 +198,30 @@ def _child_environment(work: Path) -> dict[str, str]:
     return env
 
 
-def run_smoke(
-    spec: SmokeSpec,
-    progress: Callable[[dict[str, Any]], None] | None = None,
-    timeout: float = DEFAULT_TIMEOUT_S,
-) -> dict[str, Any]:
-    """Run the smoke training in a child process and return its report (a JSON-ready dict).
+class ChildRun:
+    """The smoke child, started: its output is read on a thread while the caller does other checks."""
 
-    ``progress`` receives every event the child emits (``setup``, ``variant-start``,
-    ``variant-done``). A child that crashes or times out gives a report with ``error`` set and
-    the tail of its output; this function itself does not raise for a failed training.
-    """
-    with tempfile.TemporaryDirectory(prefix="refactor-smoke-", ignore_cleanup_errors=True) as temp:
-        work = Path(temp)
+    def __init__(
+        self,
+        spec: SmokeSpec,
+        interpreter: Interpreter | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ):
+        self.interpreter = interpreter or own_interpreter()
+        self.timeout = timeout
+        self._temp = tempfile.TemporaryDirectory(prefix="refactor-smoke-", ignore_cleanup_errors=True)
+        work = Path(self._temp.name)
+        self._result_path = work / "result.json"
         spec_path = work / "spec.json"
-        result_path = work / "result.json"
-        spec_path.write_text(json.dumps({**spec.to_dict(), "work": str(work), "result": str(result_path)}))
-        command = [sys.executable, "-m", CHILD_MODULE, str(spec_path)]
+        spec_path.write_text(json.dumps({**spec.to_dict(), "work": str(work), "result": str(self._result_path)}))
         cwd = work / "cwd"
         cwd.mkdir()
-        started = time.perf_counter()
-        tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
-        process = subprocess.Popen(
-            command,
+        self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self._timed_out = threading.Event()
+        self.started = time.perf_counter()
+        self._process = subprocess.Popen(
+            [self.interpreter.executable, "-m", CHILD_MODULE, str(spec_path)],
             cwd=cwd,
             env=_child_environment(work),
             stdin=subprocess.DEVNULL,
@@ -197,46 +232,69 @@ def run_smoke(
             errors="replace",
             bufsize=1,
         )
-        timed_out = threading.Event()
+        self._watchdog = threading.Timer(timeout, self._kill)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        self._reader = threading.Thread(target=self._read, args=(progress,), daemon=True)
+        self._reader.start()
 
-        def _kill() -> None:
-            timed_out.set()
-            process.kill()
+    def _kill(self) -> None:
+        self._timed_out.set()
+        self._process.kill()
 
-        watchdog = threading.Timer(timeout, _kill)
-        watchdog.daemon = True
-        watchdog.start()
+    def _read(self, progress: Callable[[dict[str, Any]], None] | None) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            line = line.rstrip("\n")
+            if line.startswith(EVENT_PREFIX):
+                try:
+                    event = json.loads(line[len(EVENT_PREFIX) :])
+                except json.JSONDecodeError:
+                    continue
+                if progress is not None:
+                    progress(event)
+            elif line.strip():
+                self._tail.append(line.rsplit("\r", 1)[-1])
+
+    def result(self) -> dict[str, Any]:
+        """Wait for the child and return its report (a JSON-ready dict); never raises for a failed run."""
         try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                line = line.rstrip("\n")
-                if line.startswith(EVENT_PREFIX):
-                    try:
-                        event = json.loads(line[len(EVENT_PREFIX) :])
-                    except json.JSONDecodeError:
-                        continue
-                    if progress is not None:
-                        progress(event)
-                elif line.strip():
-                    tail.append(line.rsplit("\r", 1)[-1])
-            returncode = process.wait()
+            self._reader.join()
+            returncode = self._process.wait()
         finally:
-            watchdog.cancel()
-            if process.poll() is None:  # pragma: no cover - interrupted while reading
-                process.kill()
-                process.wait()
+            self._watchdog.cancel()
+            if self._process.poll() is None:  # pragma: no cover - interrupted while waiting
+                self._process.kill()
+                self._process.wait()
         report: dict[str, Any] = {}
-        if result_path.is_file():
+        if self._result_path.is_file():
             with contextlib.suppress(json.JSONDecodeError):
-                report = json.loads(result_path.read_text(encoding="utf-8"))
+                report = json.loads(self._result_path.read_text(encoding="utf-8"))
+        self._temp.cleanup()
         report.setdefault("variants", [])
         report.setdefault("warnings", [])
-        report["wall_seconds"] = round(time.perf_counter() - started, 3)
+        report["wall_seconds"] = round(time.perf_counter() - self.started, 3)
         report["returncode"] = returncode
-        if timed_out.is_set():
-            report["error"] = f"the smoke run was stopped after {timeout:.0f} s"
+        report["interpreter"] = self.interpreter.executable
+        if self._timed_out.is_set():
+            report["error"] = f"the smoke run was stopped after {self.timeout:.0f} s"
         elif not report.get("completed") and not report.get("error"):
             report["error"] = f"the smoke process exited with status {returncode} before writing its report"
         if report.get("error"):
-            report["output_tail"] = list(tail)
+            report["output_tail"] = list(self._tail)
         return report
+
+
+def run_smoke(
+    spec: SmokeSpec,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    interpreter: Interpreter | None = None,
+) -> dict[str, Any]:
+    """Run the child to the end and return its report.
+
+    ``progress`` receives every event the child emits (``setup``, ``variant-start``,
+    ``variant-done``). A child that crashes or times out gives a report with ``error`` set and
+    the tail of its output; this function itself does not raise for a failed training.
+    """
+    return ChildRun(spec, interpreter, progress, timeout).result()

@@ -128,21 +128,55 @@ def make_config_adapter(real_class: type, adaptations: list[Adaptation]) -> Call
     return adapted
 
 
-def describe_adaptation(adaptation: Adaptation, function: str, class_path: str, trl_version: str) -> str:
-    value = repr(adaptation.value)
-    if adaptation.action == "dropped":
-        change = (
-            f"remove {adaptation.field}= from {function}()"
-            + (" (TensorBoard logs: set TENSORBOARD_LOGGING_DIR instead)" if adaptation.field == "logging_dir" else "")
-        )
-        text = (
-            f"{function}() passes {adaptation.field}={value}, which {class_path} in trl {trl_version} does not accept "
-            f"({adaptation.error}); the smoke run dropped it. Change: {change}."
-        )
-    else:
-        text = (
-            f"{function}() passes {adaptation.field}={value}, which {class_path} in trl {trl_version} refuses on this "
-            f"machine ({adaptation.error}); the smoke run set {adaptation.field}=False. Change: keep it for CUDA "
-            f"training, or write {adaptation.field}=torch.cuda.is_available() so the config also builds without a GPU."
-        )
-    return text
+def probe_imports(modules: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """Import each module of the repository and list which of its expected names it lacks."""
+    import importlib
+
+    results: dict[str, dict[str, Any]] = {}
+    for module, names in modules.items():
+        try:
+            loaded = importlib.import_module(module)
+        except BaseException as error:  # noqa: BLE001 - SystemExit in a module is a failed import too
+            results[module] = {"error": f"{type(error).__name__}: {error}"}
+            continue
+        results[module] = {"missing": [n for n in names if not hasattr(loaded, n)]}
+    return results
+
+
+def check_keywords(config_class: type, class_path: str, keywords: list[dict[str, Any]]) -> dict[str, Any]:
+    """The static half of stack compatibility: which of the repository's keywords the class does not accept."""
+    from codemods.core.config_class import accepted_keywords, stack_versions
+
+    accepted = accepted_keywords(config_class)
+    rejected = [] if accepted is None else [k["name"] for k in keywords if k["name"] not in accepted]
+    return {
+        "config_class": class_path,
+        "accepted_fields": None if accepted is None else len(accepted),
+        "versions": stack_versions(),
+        "rejected": list(dict.fromkeys(rejected)),
+        "adaptations": [],
+        "built": [],
+    }
+
+
+def build_variant_configs(
+    function: Callable[..., Any], variants: list[str], adaptations: list[Adaptation], compat: dict[str, Any]
+) -> None:
+    """Build every variant's config through the adapter before training, recording what it adapted."""
+    observed: dict[tuple[str, str], dict[str, Any]] = {}
+    for variant in variants:
+        before = len(adaptations)
+        try:
+            function(variant=variant)
+        except Exception as error:  # noqa: BLE001 - the smoke run reports it with its location
+            compat.setdefault("build_errors", {})[variant] = f"{type(error).__name__}: {error}"
+            continue
+        compat["built"].append(variant)
+        for adaptation in adaptations[before:]:
+            entry = observed.setdefault(
+                (adaptation.field, adaptation.action),
+                {"field": adaptation.field, "action": adaptation.action, "error": adaptation.error,
+                 "value": repr(adaptation.value), "variants": []},
+            )
+            entry["variants"].append(variant)
+    compat["adaptations"] = list(observed.values())
