@@ -49,9 +49,10 @@ from codemods.apply.engines.docstring_renames import rename_in_docstrings
 from codemods.apply.engines.imports import NewImport, add_imports, dotted_module
 from codemods.apply.session import Context
 from codemods.core import cells
+from codemods.core.config_values import DEPRECATED_BUILDER
 from codemods.core.recipe import ConfigFunction, ConfigModule, Recipe, Task
 
-BUILDER_NAME = "_config_from_deprecated_call"
+BUILDER_NAME = DEPRECATED_BUILDER
 
 _BUILDER_TEMPLATE = '''
 def __BUILDER__(old_name: str, variant: str, kwargs: dict) -> __CLASS__:
