@@ -362,23 +362,50 @@ def verify(
     ] = None,
     recipe: RecipeOption = None,
     main_file: MainFileOption = None,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt",
+            help="When the installed stack refuses a config keyword, train anyway with it adapted (dropped, or "
+            "the flag turned off); the outcome is then 'passed with adaptations', never plainly passed.",
+        ),
+    ] = False,
+    python: Annotated[
+        Path | None,
+        typer.Option(
+            "--python",
+            help="Run the imports, the stack check and the smoke run in this interpreter (your training "
+            "environment's python, with torch, transformers, trl, peft); this tool need not be installed there.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Prove the migrated ROOT is sound: no stale names, files parse, and (with --smoke) it still trains.
+    """Prove the migrated ROOT is sound: no stale names, files parse, the stack accepts the config, and (with
+    --smoke) it still trains.
 
     Verify runs the repository's own code (it imports the migrated modules, and trains with --smoke), and
-    says so before it does. Exit codes: 0 every check passed, 1 a check failed, 2 bad input (ROOT missing,
-    not a Python file or notebook, or holding nothing of the recipe; a bad recipe).
+    says so before it does. Exit codes: 0 every check passed (or, with --adapt, passed with adaptations),
+    1 a check failed (a keyword the stack refuses, without --adapt), 2 bad input (ROOT missing, not a
+    Python file or notebook, or holding nothing of the recipe; a bad recipe; a --python interpreter that
+    does not exist or lacks torch, transformers, trl or peft).
     """
     from codemods.verify import render_verification, run_verification
+    from codemods.verify.interpreter import InterpreterError, check_interpreter
 
     _recover_interrupted(root)
     plan = _recipe(root, recipe, main_file)
     _refuse_if_nothing_of_the_recipe(root, plan)
-    outcome = run_verification(root, plan, smoke=smoke, device=device.value, steps=steps)
+    try:
+        interpreter = check_interpreter(python) if python is not None else None
+    except InterpreterError as error:
+        raise _fail(str(error)) from None
+    outcome = run_verification(
+        root, plan, smoke=smoke, device=device.value, steps=steps, adapt=adapt, interpreter=interpreter
+    )
     render_verification(outcome, stdout_console())
     if report is not None:
         report.write_text(outcome.to_json(), encoding="utf-8")
-    raise typer.Exit(EXIT_OK if outcome.passed else EXIT_FINDINGS)
+    raise typer.Exit(outcome.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover
