@@ -358,7 +358,7 @@ def verify(
     device: Annotated[Device, typer.Option("--device", help="Where the smoke run trains.")] = Device.auto,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps per variant in the smoke run.")] = 5,
     report: Annotated[
-        Path | None, typer.Option("--report", help="Write the verification report as JSON here.", show_default=False)
+        Path | None, typer.Option("--report", help="Write the JSON report here (default: beside the apply journal).", show_default=False)
     ] = None,
     recipe: RecipeOption = None,
     main_file: MainFileOption = None,
@@ -379,6 +379,9 @@ def verify(
             show_default=False,
         ),
     ] = None,
+    before: Annotated[
+        str | None, typer.Option("--before", help="ROOT before the migration, as a git revision (default: the apply journal).", show_default=False)
+    ] = None,
 ) -> None:
     """Prove the migrated ROOT is sound: no stale names, files parse, the stack accepts the config, and (with
     --smoke) it still trains.
@@ -390,7 +393,9 @@ def verify(
     does not exist or lacks torch, transformers, trl or peft).
     """
     from codemods.verify import render_verification, run_verification
+    from codemods.verify.before import BeforeError
     from codemods.verify.interpreter import InterpreterError, check_interpreter
+    from codemods.verify.report import default_report_path, render_artifacts, write_report
 
     _recover_interrupted(root)
     plan = _recipe(root, recipe, main_file)
@@ -399,12 +404,14 @@ def verify(
         interpreter = check_interpreter(python) if python is not None else None
     except InterpreterError as error:
         raise _fail(str(error)) from None
-    outcome = run_verification(
-        root, plan, smoke=smoke, device=device.value, steps=steps, adapt=adapt, interpreter=interpreter
-    )
+    report_path = report or default_report_path(root)
+    try:
+        outcome = run_verification(root, plan, smoke=smoke, device=device.value, steps=steps, adapt=adapt,
+                                   interpreter=interpreter, before_rev=before, report_path=report_path)
+    except BeforeError as error:
+        raise _fail(str(error)) from None
     render_verification(outcome, stdout_console())
-    if report is not None:
-        report.write_text(outcome.to_json(), encoding="utf-8")
+    render_artifacts(write_report(outcome, report_path), stdout_console())
     raise typer.Exit(outcome.exit_code)
 
 

@@ -31,7 +31,10 @@ from codemods.check import CheckError, find_stale
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import split_root
 from codemods.verify.compat import check_compatibility, config_keywords
+from codemods.verify.before import before_files
 from codemods.verify.interpreter import Interpreter
+from codemods.verify.parity import ParityCopy, parity_outcome
+from codemods.verify.run_names import note_run_names
 from codemods.verify.report import (
     COMPAT,
     FAILED,
@@ -331,7 +334,8 @@ def _announce(outcome: VerificationOutcome, smoke: bool, progress: Callable[[dic
 
 
 def start_training_child(
-    root: Path, recipe: Recipe, smoke: bool, device: str, steps: int, adapt: bool, keywords, interpreter, progress, timeout
+    root: Path, recipe: Recipe, smoke: bool, device: str, steps: int, adapt: bool, keywords, interpreter, progress, timeout,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[ChildRun, str | None]:
     """Start the one child that imports the package, checks the stack and (``smoke``) trains.
 
@@ -339,6 +343,7 @@ def start_training_child(
     """
     imports = modules_to_import(root, recipe)
     options = {"train": smoke, "adapt": adapt, "imports": imports, "keywords": tuple(dataclasses.asdict(k) for k in keywords)}
+    options.update(extra or {})
     setup_error = None
     try:
         spec = build_spec(root, recipe, device if smoke else "auto", steps, **options)
@@ -357,8 +362,14 @@ def run_verification(
     timeout: float = DEFAULT_TIMEOUT_S,
     adapt: bool = False,
     interpreter: Interpreter | None = None,
+    before_rev: str | None = None,
+    report_path: Path | None = None,
 ) -> VerificationOutcome:
-    """Run every check on ROOT (a directory or a single main file) and collect the outcome."""
+    """Run every check on ROOT (a directory or a single main file) and collect the outcome.
+
+    "Before" is ROOT at ``before_rev``, else as its last apply journal recorded it (else none);
+    with ``report_path`` the W&B offline runs are kept beside that report.
+    """
     root = Path(root).resolve()
     outcome = VerificationOutcome(
         root=str(root),
@@ -377,12 +388,16 @@ def run_verification(
     _announce(outcome, smoke, progress)
     # One child imports torch once for the imports, the stack check and the training; it starts
     # now and works while the static checks run here.
+    before = before_files(root, recipe, before_rev)
+    parity_copy = ParityCopy(recipe, before if smoke else None)
+    extra = {**parity_copy.spec_options, "artifacts": str(report_path.parent) if report_path else None}
     child, setup_error = start_training_child(
-        root, recipe, smoke, device, steps, adapt, keywords, interpreter, progress, timeout
+        root, recipe, smoke, device, steps, adapt, keywords, interpreter, progress, timeout, extra
     )
     outcome.checks.append(_timed(STALE, lambda: check_stale_names(root, recipe, outcome)))
     outcome.checks.append(_timed(PARSE, lambda: check_files_parse(root)))
     report = child.result()
+    parity_copy.close()
     outcome.checks.append(_timed(IMPORTS, lambda: check_package_imports(root, recipe, report)))
     outcome.checks.append(_timed(COMPAT, lambda: check_compatibility(report, recipe, keywords, adapt)))
     if smoke and setup_error:
@@ -392,4 +407,6 @@ def run_verification(
         outcome.checks[-1].duration = report.get("wall_seconds", 0.0)
     else:
         outcome.checks.append(CheckOutcome(SMOKE, SKIPPED, "not requested (--no-smoke)"))
+    outcome.checks.append(parity_outcome(report, smoke and not setup_error))
+    note_run_names(outcome, root, recipe)
     return outcome

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import platform
+import time
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 REPORT_FORMAT = "vlm-refactor.verify/1"
@@ -18,6 +20,7 @@ ADAPTED = "adapted"
 PASSED_WITH_ADAPTATIONS = "passed with adaptations"
 STALE, PARSE, IMPORTS, SMOKE = "stale names", "files parse", "package imports", "smoke training"
 COMPAT = "stack compatibility"
+PARITY = "loss parity"
 _VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "wandb", "vlm-refactor")
 
 
@@ -76,6 +79,8 @@ class VerificationOutcome:
     versions: dict[str, str] = field(default_factory=dict)
     # Said before a check ran the repository's own code, so that a report always shows it happened.
     notices: list[str] = field(default_factory=list)
+    # Where the report, its loss plot and the kept W&B offline runs are (filled by write_report).
+    artifacts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -117,10 +122,79 @@ class VerificationOutcome:
             "checks": [check.to_dict() for check in self.checks],
             "warnings": [warning.to_dict() for warning in self.warnings],
             "training": self.training,
+            "device_name": (self.training or {}).get("device_name"),
+            "timings": time_split(self),
+            "artifacts": self.artifacts,
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+
+
+def time_split(outcome: VerificationOutcome) -> dict[str, Any]:
+    """Seconds spent: each check, and inside the training process imports, CUDA start, each variant, parity."""
+    training = outcome.training or {}
+    inside = training.get("timings") or {}
+    return {
+        "checks": {check.name: round(check.duration, 3) for check in outcome.checks},
+        "training_process": training.get("wall_seconds"),
+        "imports": inside.get("imports", training.get("import_seconds")),
+        "cuda_start": inside.get("cuda_start"),
+        "user_code": inside.get("user_code"),
+        "kit": inside.get("kit"),
+        "variants": inside.get("variants", {}),
+        "parity": inside.get("parity"),
+        "parity_variants": inside.get("parity_variants", {}),
+    }
+
+
+def default_report_path(root: Path) -> Path:
+    """``<journal's directory>/verify/<UTC time>/report.json``: inside ``.git/refactor/`` in a git
+    repository, else ``.refactor/`` beside ROOT's files (where apply keeps its journal too)."""
+    from codemods.core.journal import journal_directory
+    from codemods.core.workspace import Workspace
+
+    base = journal_directory(Workspace(Path(root))).parent / "verify"
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    directory, suffix = base / stamp, 1
+    while directory.exists():
+        suffix += 1
+        directory = base / f"{stamp}-{suffix}"
+    return directory / "report.json"
+
+
+def write_report(outcome: VerificationOutcome, path: Path) -> dict[str, Any]:
+    """Write the JSON report at ``path`` and the loss plot beside it (``.png``); returns ``outcome.artifacts``."""
+    from codemods.verify.loss_plot import save_loss_plot
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    training = outcome.training or {}
+    runs = [r["wandb_run_dir"] for r in training.get("variants", []) if r.get("wandb_run_dir")]
+    outcome.artifacts = {"report": str(path), "plot": None, "figure": None, "wandb_runs": runs}
+    try:
+        device = ", ".join(filter(None, (training.get("device"), training.get("device_name"))))
+        figure = save_loss_plot(training.get("variants", []), path.with_suffix(".png"), device)
+    except Exception as error:  # the JSON report is written whatever the plot does
+        outcome.artifacts["plot_error"] = f"{type(error).__name__}: {error}"
+        figure = None
+    if figure is not None:
+        outcome.artifacts.update(plot=figure.pop("path"), figure=figure)
+    path.write_text(outcome.to_json(), encoding="utf-8")
+    return outcome.artifacts
+
+
+def render_artifacts(artifacts: dict[str, Any], console) -> None:
+    """Say where the report, the plot and the W&B offline runs are (``artifacts`` from :func:`write_report`)."""
+    from codemods.consoles import plain
+
+    if not artifacts:
+        return
+    console.print(f"report: {plain(artifacts['report'])}")
+    if artifacts.get("plot"):
+        console.print(f"loss plot: {plain(artifacts['plot'])}")
+    for run in artifacts.get("wandb_runs", []):
+        console.print(f"W&B offline run: {plain(run)}  (upload with: wandb sync {plain(run)})")
 
 
 def installed_versions() -> dict[str, str]:

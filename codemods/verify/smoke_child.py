@@ -11,18 +11,18 @@ the tiny offline Qwen2-VL kit with W&B in offline mode. Progress goes to stdout 
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
-import re
+import os
+import platform
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from codemods.verify.parity import BeforeCode, load_before, run_parity
 from codemods.verify.smoke_parent import CHILD_MODULE, EVENT_PREFIX
+from codemods.verify.smoke_training import new_record, train_once, train_variant
 from codemods.verify.user_code import (
     Adaptation,
     LoadedCode,
@@ -33,10 +33,7 @@ from codemods.verify.user_code import (
     probe_imports,
 )
 
-SMOKE_BATCH_SIZE = 2
 SMOKE_DATASET_SIZE = 16
-LORA = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
-COLLATOR_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "labels")
 
 
 def _emit(event: str, **data: Any) -> None:
@@ -44,203 +41,16 @@ def _emit(event: str, **data: Any) -> None:
     sys.stdout.flush()
 
 
-def _short_error(error: BaseException, code_root: Path | None = None) -> str:
+def _short_error(error: BaseException, *code_roots: Path) -> str:
     message = f"{type(error).__name__}: {error}"
-    if code_root is not None:
-        frames = [f for f in traceback.extract_tb(error.__traceback__) if str(code_root) in f.filename]
+    if code_roots:
+        frames = [
+            f for f in traceback.extract_tb(error.__traceback__) if any(str(root) in f.filename for root in code_roots)
+        ]
         if frames:
             frame = frames[-1]
             message += f" (at {Path(frame.filename).name}:{frame.lineno})"
     return message
-
-
-def _offline_run_name(run_dir: str | None) -> str | None:
-    """The run name W&B wrote into the offline run's ``debug.log`` (its config line holds ``run_name``)."""
-    if not run_dir:
-        return None
-    log = Path(run_dir) / "logs" / "debug.log"
-    try:
-        text = log.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    match = re.search(r"'run_name': '([^']*)'", text)
-    return match.group(1) if match else None
-
-
-class _Variant:
-    """Everything the child does for one variant; ``record`` ends up in the report."""
-
-    def __init__(self, spec: dict[str, Any], entry: dict[str, Any], index: int):
-        self.spec = spec
-        self.entry = entry
-        self.index = index
-        self.record: dict[str, Any] = {
-            "variant": entry["variant"],
-            "collator": entry["collator"],
-            "passed": False,
-            "detail": "",
-            "device": spec["resolved_device"],
-            "steps": 0,
-            "first_loss": None,
-            "last_loss": None,
-            "losses": [],
-            "trainable_params": 0,
-            "expected_run_name": entry["expected_run_name"],
-            "config_run_name": None,
-            "wandb_run_name": None,
-            "wandb_offline_run_name": None,
-            "wall_seconds": 0.0,
-        }
-
-    def fail(self, detail: str) -> dict[str, Any]:
-        self.record["passed"] = False
-        self.record["detail"] = detail
-        return self.record
-
-
-def _build_config(function: Callable[..., Any], variant: str) -> Any:
-    return function(variant=variant)
-
-
-def train_variant(state: dict[str, Any], variant: _Variant) -> dict[str, Any]:
-    import torch
-    import wandb
-    from peft import LoraConfig
-    from transformers import TrainerCallback
-    from trl import SFTTrainer
-
-    from codemods.kit import build_tiny_model
-
-    spec, record = state["spec"], variant.record
-    name, collator_name = variant.entry["variant"], variant.entry["collator"]
-    function = state["function"]
-    collator_class = state["collators"].namespace.get(collator_name)
-    if collator_class is None:
-        return variant.fail(f"{state['collators'].where} defines no {collator_name} (the collator of {name!r})")
-
-    adaptations: list[Adaptation] = state["adaptations"]
-    before = len(adaptations)
-    try:
-        config = _build_config(function, name)
-    except Exception as error:
-        return variant.fail(f"{spec['function']}(variant={name!r}) raised {_short_error(error, state['code_root'])}")
-    for adaptation in adaptations[before:]:
-        adaptation_variants = state["adaptation_variants"].setdefault((adaptation.field, adaptation.action), [])
-        adaptation_variants.append(name)
-    real_class = state["config_class"]
-    if not isinstance(config, real_class):
-        return variant.fail(
-            f"{spec['function']}(variant={name!r}) returned {type(config).__name__}, not {spec['config_class']}"
-        )
-    record["config_run_name"] = config.run_name
-
-    device = spec["resolved_device"]
-    cuda = device == "cuda"
-    overrides = {
-        "output_dir": str(Path(spec["work"]) / "runs" / name),
-        "max_steps": spec["steps"],
-        "eval_strategy": "no",
-        "save_strategy": "no",
-        "load_best_model_at_end": False,
-        "per_device_train_batch_size": SMOKE_BATCH_SIZE,
-        "gradient_accumulation_steps": 1,
-        "warmup_steps": 0,
-        "logging_steps": 1,
-        "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
-        "fp16": bool(config.fp16 and cuda),
-        "use_cpu": not cuda,
-        "push_to_hub": False,
-        "disable_tqdm": True,
-    }
-    try:
-        args = dataclasses.replace(config, **overrides)
-    except Exception as error:
-        return variant.fail(f"cannot adjust the config for a smoke run: {_short_error(error)}")
-
-    processor, dataset = state["processor"], state["dataset"]
-    model = build_tiny_model(processor, seed=0)
-    try:
-        collator = collator_class(processor, model)
-        sample = collator([dataset[0], dataset[1]])
-    except Exception as error:
-        return variant.fail(f"{collator_name}(processor, model) failed on a batch: {_short_error(error, state['code_root'])}")
-    missing = [key for key in COLLATOR_KEYS if key not in sample]
-    if missing:
-        return variant.fail(f"{collator_name} returned a batch without {', '.join(missing)}")
-    if not bool((sample["labels"] != -100).any()):
-        return variant.fail(f"{collator_name} masks every label: nothing would be trained")
-
-    seen: dict[str, Any] = {}
-
-    class RunNameProbe(TrainerCallback):
-        def _look(self) -> None:
-            if wandb.run is not None:
-                seen["name"] = wandb.run.name
-                seen["dir"] = str(Path(wandb.run.dir).parent)
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self._look()
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            self._look()
-
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        data_collator=collator,
-        processing_class=processor,
-        peft_config=LoraConfig(**LORA),
-        callbacks=[RunNameProbe()],
-    )
-    record["trainable_params"] = int(sum(p.numel() for p in trainer.model.parameters() if p.requires_grad))
-    try:
-        trainer.train()
-    finally:
-        if wandb.run is not None:
-            seen.setdefault("name", wandb.run.name)
-            wandb.finish()
-    losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
-    record.update(
-        steps=int(trainer.state.global_step),
-        losses=losses,
-        first_loss=losses[0] if losses else None,
-        last_loss=losses[-1] if losses else None,
-        wandb_run_name=seen.get("name"),
-        wandb_offline_run_name=_offline_run_name(seen.get("dir")),
-    )
-    del trainer, model, collator
-    if cuda:
-        torch.cuda.empty_cache()
-
-    problems = []
-    if record["trainable_params"] <= 0:
-        problems.append("no trainable parameters after LoRA wrapping")
-    if record["steps"] != spec["steps"]:
-        problems.append(f"trained {record['steps']} of {spec['steps']} steps")
-    if not losses:
-        problems.append("no training loss was logged")
-    elif not all(math.isfinite(loss) for loss in losses):
-        problems.append(f"non-finite loss {losses}")
-    expected = record["expected_run_name"]
-    if record["wandb_run_name"] is None:
-        problems.append(f"no W&B run was started (report_to={args.report_to!r}; the plan reports to wandb)")
-    else:
-        names = {"W&B run": record["wandb_run_name"], "config run_name": record["config_run_name"]}
-        if record["wandb_offline_run_name"] is not None:
-            names["offline run files"] = record["wandb_offline_run_name"]
-        if expected is not None:
-            names["recipe"] = expected
-        if len(set(names.values())) != 1:
-            problems.append("run names disagree: " + ", ".join(f"{k} {v!r}" for k, v in names.items()))
-    if problems:
-        return variant.fail("; ".join(problems))
-    record["passed"] = True
-    record["detail"] = (
-        f"{record['steps']} steps, loss {record['first_loss']:.4f} -> {record['last_loss']:.4f}, "
-        f"W&B run {record['wandb_run_name']}"
-    )
-    return record
 
 
 def _import_class(path: str) -> type:
@@ -262,11 +72,65 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def _prepare_environment(spec: dict[str, Any]) -> None:
+    """Set before torch and W&B start: both read these once."""
+    # cuBLAS uses reproducible kernels only when this is set before CUDA starts; loss parity needs them.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    if spec.get("artifacts"):
+        # The offline runs land beside the report, kept for `wandb sync`.
+        Path(spec["artifacts"]).mkdir(parents=True, exist_ok=True)
+        os.environ["WANDB_DIR"] = spec["artifacts"]
+
+
+def _start_device(report: dict[str, Any], device: str) -> None:
+    import torch
+
+    started = time.perf_counter()
+    if device == "cuda":
+        report["device_name"] = torch.cuda.get_device_name(0)
+        torch.zeros(1, device="cuda").add_(1)
+        torch.cuda.synchronize()
+    else:
+        report["device_name"] = platform.processor() or platform.machine() or "cpu"
+    report["timings"]["cuda_start"] = round(time.perf_counter() - started, 3) if device == "cuda" else 0.0
+
+
+def _load_before_code(spec: dict[str, Any], config_class: type, report: dict[str, Any]) -> BeforeCode | None:
+    """The pre-migration code for loss parity, or None (``report["parity"]`` says why)."""
+    before = spec.get("before")
+    if not before:
+        report["parity"] = {"status": "skipped", "detail": spec.get("before_missing") or "no code before the migration"}
+        return None
+    report["parity"] = {"status": "pending", "source": before["description"], "detail": ""}
+    try:
+        return load_before(before, spec["directory"], config_class)
+    except Exception as error:
+        report["parity"].update(status="failed", detail=f"cannot load the code before the migration: {_short_error(error)}")
+        return None
+
+
+def _parity_summary(report: dict[str, Any]) -> None:
+    parity = report["parity"]
+    if parity["status"] != "pending":
+        return
+    results = [record["parity"] for record in report["variants"] if record.get("parity")]
+    failed = [f"{r['variant']}: {r['parity']['detail']}" for r in report["variants"] if r.get("parity", {}).get("status") == "failed"]
+    if failed:
+        parity.update(status="failed", detail="; ".join(failed))
+    elif results and all(r["status"] == "passed" for r in results):
+        parity.update(status="passed", detail=f"{len(results)} variant(s) train as before ({results[0]['detail']})")
+    else:
+        parity.update(status="skipped", detail="; ".join(f"{r['variant']}: {r['parity']['detail']}" for r in report["variants"] if r.get("parity")) or "no variant trained")
+
+
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     """Train every variant of ``spec``; return the report (also written by :func:`main`)."""
     started = time.perf_counter()
     report: dict[str, Any] = {"variants": [], "warnings": [], "notes": [], "error": None, "completed": False}
     report["versions"] = _versions()
+    timings: dict[str, Any] = {"variants": {}, "parity_variants": {}, "parity": 0.0}
+    report["timings"] = timings
+    _prepare_environment(spec)
 
     import torch
 
@@ -281,8 +145,6 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     device = "cuda" if requested == "cuda" or (requested == "auto" and cuda_available) else "cpu"
     spec["resolved_device"] = device
     report["device"] = device
-    if device == "cuda":
-        report["device_name"] = torch.cuda.get_device_name(0)
 
     import datasets  # noqa: F401  (timed with the other imports)
     import peft  # noqa: F401
@@ -292,7 +154,10 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 
     from codemods.kit import build_nutrition_dataset, build_tiny_processor
 
-    report["import_seconds"] = round(time.perf_counter() - started, 3)
+    report["import_seconds"] = timings["imports"] = round(time.perf_counter() - started, 3)
+    _start_device(report, device)
+    if device == "cuda" and spec.get("before"):
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
     directory = Path(spec["directory"])
     sys.path.insert(0, str(directory))
@@ -315,7 +180,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         report["error"] = f"cannot load the repository's code: {_short_error(error, code_root)}"
         return report
     report["notes"].extend(dict.fromkeys(configs.notes + collators.notes))
-    report["user_import_seconds"] = round(time.perf_counter() - loaded_at, 3)
+    report["user_import_seconds"] = timings["user_code"] = round(time.perf_counter() - loaded_at, 3)
 
     function = configs.namespace.get(spec["function"])
     if not callable(function):
@@ -347,7 +212,9 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     setup_started = time.perf_counter()
     processor = build_tiny_processor()
     dataset = build_nutrition_dataset(num_samples=SMOKE_DATASET_SIZE, seed=0)
-    report["kit_seconds"] = round(time.perf_counter() - setup_started, 3)
+    report["kit_seconds"] = timings["kit"] = round(time.perf_counter() - setup_started, 3)
+    before_code = _load_before_code(spec, real_class, report)
+    before_root = Path(spec["before"]["directory"]) if before_code is not None else None
     _emit("setup", device=device, import_seconds=report["import_seconds"], variants=len(spec["variants"]))
 
     state = {
@@ -361,17 +228,26 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         "adaptation_variants": {},
         "code_root": code_root,
     }
+    state["describe"] = lambda error: _short_error(error, code_root)
     for index, entry in enumerate(spec["variants"]):
-        variant = _Variant(spec, entry, index)
         _emit("variant-start", index=index, total=len(spec["variants"]), variant=entry["variant"])
         variant_started = time.perf_counter()
         try:
-            record = train_variant(state, variant)
+            record = train_variant(state, entry, state["describe"])
         except Exception as error:
-            record = variant.fail(f"training failed: {_short_error(error, code_root)}")
-        record["wall_seconds"] = round(time.perf_counter() - variant_started, 3)
+            record = {**new_record(spec, entry), "detail": f"training failed: {_short_error(error, code_root)}"}
+        record["wall_seconds"] = timings["variants"][entry["variant"]] = round(time.perf_counter() - variant_started, 3)
+        if before_code is not None:
+            parity_started = time.perf_counter()
+            record["parity"] = run_parity(
+                state, before_code, entry, record["losses"], train_once, lambda error: _short_error(error, before_root)
+            )
+            seconds = round(time.perf_counter() - parity_started, 3)
+            record["parity"]["wall_seconds"] = timings["parity_variants"][entry["variant"]] = seconds
+            timings["parity"] = round(timings["parity"] + seconds, 3)
         report["variants"].append(record)
         _emit("variant-done", index=index, total=len(spec["variants"]), record=record)
+    _parity_summary(report)
 
     report["completed"] = True
     return report

@@ -67,6 +67,9 @@ class SmokeSpec:
     adapt: bool = False  # train with the adapted config when the stack refuses a keyword
     imports: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # {module: names it must define}
     keywords: tuple[dict[str, Any], ...] = ()  # the config code's keywords, found statically (verify.compat)
+    before: dict[str, Any] | None = None  # the pre-migration copy trained for loss parity (verify.parity)
+    before_missing: str = ""  # why there is no pre-migration code (the parity section says it)
+    artifacts: str | None = None  # where W&B keeps the offline runs: beside the report
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
