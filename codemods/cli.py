@@ -394,6 +394,7 @@ def verify(
     """
     from codemods.verify import render_verification, run_verification
     from codemods.verify.before import BeforeError
+    from codemods.verify.behaviour import behaviour_tables
     from codemods.verify.interpreter import InterpreterError, check_interpreter
     from codemods.verify.report import default_report_path, render_artifacts, write_report
 
@@ -411,6 +412,8 @@ def verify(
     except BeforeError as error:
         raise _fail(str(error)) from None
     render_verification(outcome, stdout_console())
+    for table in behaviour_tables(outcome):
+        stdout_console().print(table)
     render_artifacts(write_report(outcome, report_path), stdout_console())
     raise typer.Exit(outcome.exit_code)
 

@@ -37,6 +37,7 @@ PACKAGES=(
   jupyter-core==5.9.1 traitlets==5.16.1 markdown-it-py==4.3.0 mdit-py-plugins==0.7.0 mdurl==0.1.2
   typer==0.29.2 rich==15.0.0 click==8.5.1 shellingham==1.5.4 pygments==2.21.0 annotated-doc==0.0.7
   matplotlib==3.11.2 contourpy==1.3.3 cycler==0.12.1 fonttools==4.68.0 kiwisolver==1.5.1 pyparsing==3.3.3
+  pyflakes==4.0.0
 )
 NO_DEPS_PACKAGES=(qwen-vl-utils==0.0.14)
 

@@ -13,8 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from codemods.core.recipe import load_recipe
-from codemods.verify.checks import check_files_parse, check_smoke, run_verification
-from codemods.verify.report import COMPAT, IMPORTS, PARSE, PASSED_WITH_ADAPTATIONS, SMOKE, STALE
+from codemods.verify.behaviour import BEHAVIOUR
+from codemods.verify.checks import check_smoke, run_verification
+from codemods.verify.health import HEALTH, check_code_health
+from codemods.verify.report import COMPAT, IMPORTS, PASSED_WITH_ADAPTATIONS, SMOKE, STALE
 from codemods.verify.smoke_parent import build_spec, expected_run_name
 from codemods.verify.user_code import Adaptation, load_main_definitions, make_config_adapter
 from tests.test_config_function import plan_function
@@ -188,7 +190,7 @@ def test_unmigrated_target_repo_fails_with_clear_messages(recipe):
     stale = outcome.check(STALE)
     assert not stale.passed and stale.data["findings"] > 0
     assert str(TARGET_REPO) not in stale.detail and "collate_fn_fixed_1" in stale.detail
-    assert outcome.check(PARSE).passed
+    assert outcome.check(HEALTH).passed
     imports = outcome.check(IMPORTS)
     assert not imports.passed
     assert "src/training/config.py defines no create_training_config" in imports.detail
@@ -205,7 +207,7 @@ def test_a_collator_missing_from_the_package_is_a_clear_failure(recipe, migrated
     broken = dataclasses.replace(recipe, config_blocks=blocks)
     outcome = run_verification(migrated_repo, broken, smoke=True, device="cpu", steps=1, progress=None)
     assert not outcome.passed
-    assert outcome.check(STALE).passed and outcome.check(PARSE).passed
+    assert outcome.check(STALE).passed and outcome.check(HEALTH).passed
     assert "src/data/collators.py defines no MissingCollator" in outcome.check(IMPORTS).detail
     smoke = outcome.check(SMOKE)
     assert not smoke.passed
@@ -213,12 +215,12 @@ def test_a_collator_missing_from_the_package_is_a_clear_failure(recipe, migrated
     _no_traceback(smoke.detail)
 
 
-def test_a_syntax_error_fails_the_parse_check(recipe, tmp_path):
+def test_a_syntax_error_fails_the_code_health_check(recipe, tmp_path):
     repo = build_migrated_fixture(tmp_path)
     (repo / "src/utils/broken.py").write_text("def oops(:\n    pass\n", encoding="utf-8")
-    parse = check_files_parse(repo)
-    assert not parse.passed and "src/utils/broken.py:1" in parse.detail
-    assert parse.data["files"] == 11
+    health = check_code_health(repo, recipe)
+    assert not health.passed and "src/utils/broken.py:1: does not compile" in health.detail
+    assert health.data["python_files"] == 11
 
 
 def test_cuda_without_a_gpu_is_a_failed_check(recipe, migrated_repo):
@@ -250,11 +252,11 @@ def test_cli_verify_exit_codes_and_report(migrated_repo, tmp_path):
     data = json.loads(report.read_text(encoding="utf-8"))
     assert data["passed"] is False and data["outcome"] == "passed with adaptations"
     assert data["format"] == "vlm-refactor.verify/1"
-    assert [c["name"] for c in data["checks"]] == [STALE, PARSE, IMPORTS, COMPAT, SMOKE]
+    assert [c["name"] for c in data["checks"]] == [STALE, HEALTH, BEHAVIOUR, IMPORTS, COMPAT, SMOKE]
     assert {"torch", "transformers", "trl", "peft"} <= set(data["versions"])
     assert set(data["checks"][0]) == {"name", "status", "passed", "detail", "duration_s", "data"}
-    assert [c["status"] for c in data["checks"]] == ["passed", "passed", "passed", "adapted", "skipped"]
-    assert data["checks"][2]["data"]["modules"]["src.data.collators"] == [
+    assert [c["status"] for c in data["checks"]] == ["passed", "passed", "skipped", "passed", "adapted", "skipped"]
+    assert data["checks"][3]["data"]["modules"]["src.data.collators"] == [
         "AllTokensCollator",
         "AssistantOnlyCollator",
         "FlashAttentionPatchCollator",
@@ -368,7 +370,8 @@ def test_a_real_migration_of_target_repo_verifies_and_trains(recipe, tmp_path):
 
     repo = tmp_path / "repo"
     shutil.copytree(TARGET_REPO, repo, ignore=shutil.ignore_patterns("__pycache__", ".refactor", "wandb"))
-    migration = plan_migration(repo, recipe, None, options={"clear_stale_outputs": True})
+    # Keeping behaviour: a plain apply drops v2's label_names, which "config behaviour" rightly fails.
+    migration = plan_migration(repo, recipe, None, options={"clear_stale_outputs": True, "keep_behaviour": True})
     assert migration.changes
     commit(migration.context.workspace)
 

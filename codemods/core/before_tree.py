@@ -124,7 +124,14 @@ def from_revision(root: Path, revision: str) -> BeforeTree:
     if revision.startswith("-"):
         raise BeforeError(f"--before {revision}: not a revision")
     try:
-        commit = _git_checked(workspace.directory, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}")
+        commit = _git_checked(
+            workspace.directory,
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            f"{revision}^{{commit}}",
+        )
     except BeforeError:
         raise BeforeError(
             f"--before {revision}: git knows no such revision in {workspace.git_root} (give a commit, tag or branch)"
@@ -132,7 +139,9 @@ def from_revision(root: Path, revision: str) -> BeforeTree:
     commit = commit.strip()
     prefix = _git_checked(workspace.directory, "rev-parse", "--show-prefix").strip()
     scope = prefix + (workspace.single_file or "")
-    listing = _git_checked(workspace.git_root, "ls-tree", "-r", "-z", "--full-tree", commit, "--", scope or ".")
+    listing = _git_checked(
+        workspace.git_root, "ls-tree", "-r", "-z", "--full-tree", commit, "--", scope or "."
+    )
     entries: list[tuple[str, str, str]] = []
     for line in listing.split("\0"):
         if not line:
@@ -153,8 +162,11 @@ def _blobs(repository: Path, shas: list[str]) -> dict[str, bytes]:
     if not unique:
         return {}
     result = subprocess.run(
-        ["git", "cat-file", "--batch"], cwd=repository, input="\n".join(unique).encode() + b"\n",
-        capture_output=True, check=False,
+        ["git", "cat-file", "--batch"],
+        cwd=repository,
+        input="\n".join(unique).encode() + b"\n",
+        capture_output=True,
+        check=False,
     )
     if result.returncode != 0:
         raise BeforeError(result.stderr.decode("utf-8", "replace").strip() or "git cat-file failed")

@@ -85,7 +85,9 @@ def _is_name(text: str) -> bool:
 
 
 def _referenced_names(source: str) -> set[str]:
-    return {node.id for node in ast.walk(ast.parse(source.strip(), mode="eval")) if isinstance(node, ast.Name)}
+    return {
+        node.id for node in ast.walk(ast.parse(source.strip(), mode="eval")) if isinstance(node, ast.Name)
+    }
 
 
 def evaluate_trusted(source: str, namespace: Mapping[str, object]) -> object:
@@ -166,7 +168,8 @@ def local_values(function: ConfigFunction, output_root: str) -> tuple[tuple[str,
 def recipe_factory(function: ConfigFunction, output_root: str) -> ConfigFactory:
     """The new function as the plan writes it."""
     parameters = tuple(
-        (p.name, REQUIRED if p.default is None else evaluate_trusted(p.default, {})) for p in function.parameters
+        (p.name, REQUIRED if p.default is None else evaluate_trusted(p.default, {}))
+        for p in function.parameters
     )
     return ConfigFactory(
         name=function.name,
@@ -253,7 +256,10 @@ def judge(
         if unknown is UNRECORDED_DEFAULT:
             return Impact.UNVERIFIABLE, "SFTConfig's default for this field is not recorded in the recipe"
         if name in factory.derived:
-            return Impact.UNVERIFIABLE, f"{fn} derives it from the variant; the old value is only known at run time"
+            return (
+                Impact.UNVERIFIABLE,
+                f"{fn} derives it from the variant; the old value is only known at run time",
+            )
         return Impact.UNVERIFIABLE, "the value is only known at run time"
     if planned is not None and (name in factory.derived or name in overrides):
         wanted = planned.get(name, library_default(function, name))

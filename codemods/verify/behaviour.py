@@ -27,11 +27,11 @@ from codemods.core.config_values import (
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import Workspace, WorkspaceError
 from codemods.verify.built_configs import ConfigReader, Unreadable
-from codemods.verify.report import FAILED, PASSED, SKIPPED, CheckOutcome
+from codemods.verify.report import FAILED, PASSED, SKIPPED, CheckOutcome, VerificationOutcome
 
 BEHAVIOUR = "config behaviour"
 NO_BEFORE = (
-    "no \"before\" to compare with: ROOT has no apply journal; pass --before REV (the git revision "
+    'no "before" to compare with: ROOT has no apply journal; pass --before REV (the git revision '
     "before the migration) to judge a hand refactor"
 )
 _SHOWN = 6
@@ -53,12 +53,18 @@ def _sites(recipe: Recipe, main_file: str, single_file: bool):
     """(path, block label, variant, overrides, how to read it before, how to read it now) per config."""
     for spec in recipe.config_blocks:
         old_first = [t for t in (spec.target, spec.new_target) if t]
-        yield (main_file, spec.new_target or spec.target, spec.variant, spec.overrides,
-               lambda reader, names=old_first: _first_assigned(reader, main_file, names),
-               lambda reader, names=old_first[::-1]: _first_assigned(reader, main_file, names))
+        yield (
+            main_file,
+            spec.new_target or spec.target,
+            spec.variant,
+            spec.overrides,
+            lambda reader, names=old_first: _first_assigned(reader, main_file, names),
+            lambda reader, names=old_first[::-1]: _first_assigned(reader, main_file, names),
+        )
     if recipe.config_module and not single_file:
         path = recipe.config_module.path
         for alias in recipe.config_module.deprecated:
+
             def read(reader: ConfigReader, name: str = alias.old) -> dict[str, object]:
                 return reader.function_config(path, name)
 
@@ -75,7 +81,9 @@ def _first_assigned(reader: ConfigReader, path: str, targets: list[str]) -> dict
     raise problem or Unreadable(f"{path} assigns none of {', '.join(targets)}")
 
 
-def config_changes(root: Path, recipe: Recipe, before: BeforeTree) -> tuple[list[BehaviourChange], list[str], int]:
+def config_changes(
+    root: Path, recipe: Recipe, before: BeforeTree
+) -> tuple[list[BehaviourChange], list[str], int]:
     """(every differing field, judged; configs that could not be read; configs compared)."""
     function = recipe.config_function
     assert function is not None
@@ -96,7 +104,9 @@ def config_changes(root: Path, recipe: Recipe, before: BeforeTree) -> tuple[list
     output_root = _output_root(befores, function.output_root_default)
     changes: list[BehaviourChange] = []
     compared = 0
-    for (path, block, variant, overrides, _read_before, read_after), old_fields in zip(sites, befores, strict=True):
+    for (path, block, variant, overrides, _read_before, read_after), old_fields in zip(
+        sites, befores, strict=True
+    ):
         if old_fields is None:
             continue
         try:
@@ -106,9 +116,18 @@ def config_changes(root: Path, recipe: Recipe, before: BeforeTree) -> tuple[list
             continue
         compared += 1
         factory = recipe_factory(function, output_root)
-        planned = factory.build({variant_parameter: variant, **{k: literal_value(v) for k, v in overrides.items()}})
+        planned = factory.build(
+            {variant_parameter: variant, **{k: literal_value(v) for k, v in overrides.items()}}
+        )
         changes += field_changes(
-            function, factory, old_fields, new_fields, path=path, block=block, overrides=overrides, planned=planned
+            function,
+            factory,
+            old_fields,
+            new_fields,
+            path=path,
+            block=block,
+            overrides=overrides,
+            planned=planned,
         )
     return changes, unreadable, compared
 
@@ -139,21 +158,31 @@ def check_config_behaviour(root: Path, recipe: Recipe, before: BeforeTree | None
     unverifiable = [c for c in changes if c.impact is Impact.UNVERIFIABLE]
     notes = []
     if unverifiable:
-        notes.append(f"{len(unverifiable)} field(s) only known at run time: " + ", ".join(
-            f"{c.field} ({c.block})" for c in unverifiable[:_SHOWN]))
+        notes.append(
+            f"{len(unverifiable)} field(s) only known at run time: "
+            + ", ".join(f"{c.field} ({c.block})" for c in unverifiable[:_SHOWN])
+        )
     if unreadable:
         notes.append("not compared: " + "; ".join(unreadable[:_SHOWN]))
     tail = ("; " + "; ".join(notes)) if notes else ""
     if unintended:
-        listed = "; ".join(describe(c) for c in unintended[:_SHOWN]) + ("; …" if len(unintended) > _SHOWN else "")
+        listed = "; ".join(describe(c) for c in unintended[:_SHOWN]) + (
+            "; …" if len(unintended) > _SHOWN else ""
+        )
         return CheckOutcome(
-            BEHAVIOUR, FAILED, f"{len(unintended)} unintended change(s) against {before.source}: {listed}{tail}", data=data
+            BEHAVIOUR,
+            FAILED,
+            f"{len(unintended)} unintended change(s) against {before.source}: {listed}{tail}",
+            data=data,
         )
     if not compared:
-        return CheckOutcome(BEHAVIOUR, SKIPPED, f"no config of the recipe found in {before.source}{tail}", data=data)
+        return CheckOutcome(
+            BEHAVIOUR, SKIPPED, f"no config of the recipe found in {before.source}{tail}", data=data
+        )
     intended = len(changes) - len(unverifiable)
     return CheckOutcome(
-        BEHAVIOUR, PASSED,
+        BEHAVIOUR,
+        PASSED,
         f"{compared} config(s) compared with {before.source}: {intended} intended change(s), none unintended{tail}",
         data=data,
     )
@@ -164,4 +193,19 @@ def changes_of(data: dict) -> list[BehaviourChange]:
     return [BehaviourChange(**{**row, "impact": Impact(row["impact"])}) for row in data.get("changes", [])]
 
 
-__all__ = ["BEHAVIOUR", "changes_of", "check_config_behaviour", "config_changes", "describe"]
+def behaviour_tables(outcome: VerificationOutcome) -> list:
+    """apply's behaviour-change tables for the configs this verification compared (none when skipped)."""
+    from codemods.behaviour_tables import change_tables
+
+    sections = [check for check in outcome.checks if check.name == BEHAVIOUR]
+    return change_tables(changes_of(sections[0].data)) if sections else []
+
+
+__all__ = [
+    "BEHAVIOUR",
+    "behaviour_tables",
+    "changes_of",
+    "check_config_behaviour",
+    "config_changes",
+    "describe",
+]

@@ -156,7 +156,11 @@ class ConfigReader:
             return result
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             operand = self.value(node.operand, env)
-            return -operand if isinstance(operand, (int, float)) and not isinstance(operand, bool) else Unknown(ast.unparse(node))
+            return (
+                -operand
+                if isinstance(operand, (int, float)) and not isinstance(operand, bool)
+                else Unknown(ast.unparse(node))
+            )
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
             left, right = self.value(node.left, env), self.value(node.right, env)
             if not isinstance(left, Unknown) and not isinstance(right, Unknown):
@@ -186,7 +190,9 @@ class ConfigReader:
             raise Unreadable(f"{path} defines no {name}()")
         return self.call_function(*found, [], {}, 0)
 
-    def config(self, node: ast.expr, view: ModuleView, env: dict[str, object], configs: dict[str, dict], depth: int):
+    def config(
+        self, node: ast.expr, view: ModuleView, env: dict[str, object], configs: dict[str, dict], depth: int
+    ):
         if depth > _MAX_DEPTH:
             raise Unreadable("the config is built through too many calls to follow")
         if isinstance(node, ast.Name) and node.id in configs:
@@ -195,7 +201,7 @@ class ConfigReader:
             raise Unreadable(f"`{ast.unparse(node)}` chooses the config at run time")
         if not isinstance(node, ast.Call):
             raise Unreadable(f"`{ast.unparse(node)}` is not a call that builds the config")
-        callee = self._callee_name(node.func, view)
+        callee = self.callee_name(node.func, view)
         args = [self.value(a, env) for a in node.args if not isinstance(a, ast.Starred)]
         if any(isinstance(a, ast.Starred) for a in node.args):
             raise Unreadable(f"`{ast.unparse(node)}` passes *args")
@@ -204,7 +210,9 @@ class ConfigReader:
             if keyword.arg is None:
                 merged = self.value(keyword.value, env)
                 if not isinstance(merged, dict):
-                    raise Unreadable(f"`{ast.unparse(node)}` passes **{ast.unparse(keyword.value)}, not known before run time")
+                    raise Unreadable(
+                        f"`{ast.unparse(node)}` passes **{ast.unparse(keyword.value)}, not known before run time"
+                    )
                 kwargs.update(merged)
             else:
                 kwargs[keyword.arg] = self.value(keyword.value, env)
@@ -220,7 +228,7 @@ class ConfigReader:
                 return self.call_function(*found, args, kwargs, depth + 1)
         raise Unreadable(f"`{ast.unparse(node.func)}(...)` is not followed (not defined in ROOT)")
 
-    def _callee_name(self, func: ast.expr, view: ModuleView) -> str:
+    def callee_name(self, func: ast.expr, view: ModuleView) -> str:
         if isinstance(func, ast.Name):
             module, name = view.imported.get(func.id, ("", func.id))
             if name == "replace" and module == "dataclasses":
@@ -231,7 +239,9 @@ class ConfigReader:
             return f"{module}.{func.attr}" if func.attr != self.config_class else func.attr
         return ast.unparse(func)
 
-    def call_function(self, view: ModuleView, function: ast.FunctionDef, args: list, kwargs: dict, depth: int):
+    def call_function(
+        self, view: ModuleView, function: ast.FunctionDef, args: list, kwargs: dict, depth: int
+    ):
         env: dict[str, object] = dict(view.constants)
         env.update(bind(function, args, kwargs, lambda node: self.value(node, view.constants)))
         configs: dict[str, dict] = {}
@@ -240,7 +250,11 @@ class ConfigReader:
                 continue  # a docstring, a warning
             if isinstance(stmt, ast.Return) and stmt.value is not None:
                 return self.config(stmt.value, view, env, configs, depth)
-            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+            ):
                 name = stmt.targets[0].id
                 if isinstance(stmt.value, ast.Call):
                     try:
@@ -250,12 +264,21 @@ class ConfigReader:
                         pass
                 env[name] = self.value(stmt.value, env)
                 continue
-            raise Unreadable(f"{view.path}: {function.name}() does more than assign and return (line {stmt.lineno})")
+            raise Unreadable(
+                f"{view.path}: {function.name}() does more than assign and return (line {stmt.lineno})"
+            )
         raise Unreadable(f"{view.path}: {function.name}() returns no config")
 
-    def _deprecated_builder(self, view: ModuleView, args: list, kwargs: dict, depth: int) -> dict[str, object]:
+    def _deprecated_builder(
+        self, view: ModuleView, args: list, kwargs: dict, depth: int
+    ) -> dict[str, object]:
         """What apply's alias builder does: forward what the config function takes, set the rest."""
-        if len(args) != 3 or not isinstance(args[1], str) or not isinstance(args[2], dict) or not self.config_function:
+        if (
+            len(args) != 3
+            or not isinstance(args[1], str)
+            or not isinstance(args[2], dict)
+            or not self.config_function
+        ):
             raise Unreadable(f"{DEPRECATED_BUILDER}() is called in a way apply never writes")
         found = self.resolve_function(view, self.config_function)
         if found is None:
@@ -272,14 +295,25 @@ def parameter_names(function: ast.FunctionDef) -> list[str]:
     return [a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)]
 
 
-def bind(function: ast.FunctionDef, args: list, kwargs: Mapping[str, object], default: Callable[[ast.expr], object]):
+def bind(
+    function: ast.FunctionDef, args: list, kwargs: Mapping[str, object], default: Callable[[ast.expr], object]
+):
     """The function's parameters bound as a call with ``args``/``kwargs`` binds them (defaults evaluated)."""
     arguments = function.args
     positional = [*arguments.posonlyargs, *arguments.args]
-    defaults = dict(zip([a.arg for a in positional][len(positional) - len(arguments.defaults) :], arguments.defaults, strict=True))
-    defaults.update({a.arg: d for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True) if d is not None})
+    defaults = dict(
+        zip(
+            [a.arg for a in positional][len(positional) - len(arguments.defaults) :],
+            arguments.defaults,
+            strict=True,
+        )
+    )
+    defaults.update(
+        {a.arg: d for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True) if d is not None}
+    )
     bound: dict[str, object] = {}
-    for parameter, value in zip(positional, args, strict=False):  # extra positional arguments are not followed
+    # Extra positional arguments (a TypeError when called) are not followed.
+    for parameter, value in zip(positional, args, strict=False):
         bound[parameter.arg] = value
     rest = dict(kwargs)
     for name in parameter_names(function):

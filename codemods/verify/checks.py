@@ -4,7 +4,10 @@ Four checks, each a named result with a duration:
 
 1. **stale names** - exactly `refactor check`: the same scan, findings and exit logic (stored
    notebook outputs only warn).
-2. **files parse** - every Python file of ROOT compiles.
+2. **code health** - every Python file and notebook code cell compiles and names no undefined
+   name; every deprecated alias takes its old keywords (see :mod:`codemods.verify.health`).
+   Then **config behaviour**: every training config before vs now, judged as apply judges it
+   (see :mod:`codemods.verify.behaviour`).
 3. **package imports** - the recipe's migrated modules import (in the training interpreter) and
    define the config function and the exported collators.
 4. **stack compatibility** - every keyword the config code passes is accepted by the installed
@@ -30,8 +33,10 @@ from typing import Any
 from codemods.check import CheckError, find_stale
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import split_root
-from codemods.verify.compat import check_compatibility, config_keywords
 from codemods.verify.before import before_files
+from codemods.verify.behaviour import BEHAVIOUR, check_config_behaviour
+from codemods.verify.compat import check_compatibility, config_keywords
+from codemods.verify.health import HEALTH, check_code_health
 from codemods.verify.interpreter import Interpreter
 from codemods.verify.parity import ParityCopy, parity_outcome
 from codemods.verify.run_names import note_run_names
@@ -39,7 +44,6 @@ from codemods.verify.report import (
     COMPAT,
     FAILED,
     IMPORTS,
-    PARSE,
     PASSED,
     SKIPPED,
     SMOKE,
@@ -135,30 +139,6 @@ def check_stale_names(root: Path, recipe: Recipe, outcome: VerificationOutcome |
     if errors:
         parts.append(f"{len(errors)} file(s) could not be scanned: " + "; ".join(errors[:_SHOWN]))
     return CheckOutcome(STALE, FAILED, "; ".join(parts) + stored, data=data)
-
-
-# ----------------------------------------------------------------------------- 2. files parse
-
-
-def check_files_parse(root: Path) -> CheckOutcome:
-    from codemods.core.workspace import Workspace
-
-    workspace = Workspace(root)
-    files = workspace.files()
-    problems = []
-    for relative in files:
-        try:
-            source = workspace.read_bytes(relative)
-            compile(source, relative, "exec", dont_inherit=True)
-        except SyntaxError as error:
-            problems.append(f"{relative}:{error.lineno}: {error.msg}")
-        except (ValueError, OSError) as error:
-            problems.append(f"{relative}: {error}")
-    data = {"files": len(files), "errors": problems}
-    if problems:
-        shown = "; ".join(problems[:_SHOWN]) + ("; …" if len(problems) > _SHOWN else "")
-        return CheckOutcome(PARSE, FAILED, f"{len(problems)} of {len(files)} file(s) do not compile: {shown}", data=data)
-    return CheckOutcome(PARSE, PASSED, f"{len(files)} Python file(s) compile", data=data)
 
 
 # ----------------------------------------------------------------------------- 3. package imports
@@ -380,7 +360,7 @@ def run_verification(
         versions=installed_versions(),
     )
     if not root.exists():
-        outcome.checks.append(CheckOutcome(PARSE, FAILED, f"{root} does not exist"))
+        outcome.checks.append(CheckOutcome(HEALTH, FAILED, f"{root} does not exist"))
         return outcome
     if interpreter is not None and not interpreter.own:
         outcome.versions.update(interpreter.versions, python=interpreter.python, interpreter=interpreter.executable)
@@ -395,7 +375,8 @@ def run_verification(
         root, recipe, smoke, device, steps, adapt, keywords, interpreter, progress, timeout, extra
     )
     outcome.checks.append(_timed(STALE, lambda: check_stale_names(root, recipe, outcome)))
-    outcome.checks.append(_timed(PARSE, lambda: check_files_parse(root)))
+    outcome.checks.append(_timed(HEALTH, lambda: check_code_health(root, recipe, before)))
+    outcome.checks.append(_timed(BEHAVIOUR, lambda: check_config_behaviour(root, recipe, before)))
     report = child.result()
     parity_copy.close()
     outcome.checks.append(_timed(IMPORTS, lambda: check_package_imports(root, recipe, report)))
