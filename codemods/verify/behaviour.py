@@ -55,7 +55,7 @@ def _sites(recipe: Recipe, main_file: str, single_file: bool):
         old_first = [t for t in (spec.target, spec.new_target) if t]
         yield (
             main_file,
-            spec.new_target or spec.target,
+            spec.target,  # the block as apply's table names it: by its old target
             spec.variant,
             spec.overrides,
             lambda reader, names=old_first: _first_assigned(reader, main_file, names),
