@@ -190,11 +190,11 @@ def render_artifacts(artifacts: dict[str, Any], console) -> None:
 
     if not artifacts:
         return
-    console.print(f"report: {plain(artifacts['report'])}")
+    console.print(f"report: {plain(artifacts['report'])}", soft_wrap=True)
     if artifacts.get("plot"):
-        console.print(f"loss plot: {plain(artifacts['plot'])}")
+        console.print(f"loss plot: {plain(artifacts['plot'])}", soft_wrap=True)
     for run in artifacts.get("wandb_runs", []):
-        console.print(f"W&B offline run: {plain(run)}  (upload with: wandb sync {plain(run)})")
+        console.print(f"W&B offline run: {plain(run)}  (upload with: wandb sync {plain(run)})", soft_wrap=True)
 
 
 def installed_versions() -> dict[str, str]:
