@@ -16,7 +16,7 @@ from codemods.core.recipe import load_recipe
 from codemods.verify.behaviour import BEHAVIOUR
 from codemods.verify.checks import check_smoke, run_verification
 from codemods.verify.health import HEALTH, check_code_health
-from codemods.verify.report import COMPAT, IMPORTS, PASSED_WITH_ADAPTATIONS, SMOKE, STALE
+from codemods.verify.report import COMPAT, IMPORTS, PARITY, PASSED_WITH_ADAPTATIONS, SMOKE, STALE
 from codemods.verify.smoke_parent import build_spec, expected_run_name
 from codemods.verify.user_code import Adaptation, load_main_definitions, make_config_adapter
 from tests.test_config_function import plan_function
@@ -252,10 +252,10 @@ def test_cli_verify_exit_codes_and_report(migrated_repo, tmp_path):
     data = json.loads(report.read_text(encoding="utf-8"))
     assert data["passed"] is False and data["outcome"] == "passed with adaptations"
     assert data["format"] == "vlm-refactor.verify/1"
-    assert [c["name"] for c in data["checks"]] == [STALE, HEALTH, BEHAVIOUR, IMPORTS, COMPAT, SMOKE]
+    assert [c["name"] for c in data["checks"]] == [STALE, HEALTH, BEHAVIOUR, IMPORTS, COMPAT, SMOKE, PARITY]
     assert {"torch", "transformers", "trl", "peft"} <= set(data["versions"])
     assert set(data["checks"][0]) == {"name", "status", "passed", "detail", "duration_s", "data"}
-    assert [c["status"] for c in data["checks"]] == ["passed", "passed", "skipped", "passed", "adapted", "skipped"]
+    assert [c["status"] for c in data["checks"]] == ["passed", "passed", "skipped", "passed", "adapted", "skipped", "skipped"]
     assert data["checks"][3]["data"]["modules"]["src.data.collators"] == [
         "AllTokensCollator",
         "AssistantOnlyCollator",

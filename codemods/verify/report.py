@@ -221,19 +221,28 @@ def _training_table(records: list[dict[str, Any]]):
     from codemods.consoles import visible
 
     training = Table()
-    for column in ("variant", "collator", "device", "steps", "first loss", "last loss", "trainable", "W&B run", "time"):
+    columns = ("variant", "collator", "steps", "first loss", "last loss", "labels kept", "trainable", "W&B run", "as before",
+               "time")
+    for column in columns:
         training.add_column(column, overflow="fold")
     for record in records:
         style = "green" if record.get("passed") else "bold red"
+        share = (record.get("label_masking") or {}).get("share")
+        run_name = visible(record.get("wandb_run_name"))
+        in_flow = record.get("wandb_run_name_in_flow")
+        if in_flow and in_flow != record.get("wandb_run_name"):
+            run_name += f" (your flow: {visible(in_flow)})"
+        parity = record.get("parity") or {}
         training.add_row(
             Text(visible(record.get("variant")), style=style),
             Text(visible(record.get("collator"))),
-            str(record.get("device")),
             str(record.get("steps")),
             format_loss(record.get("first_loss")),
             format_loss(record.get("last_loss")),
+            f"{share:.1%}" if isinstance(share, (int, float)) else "-",
             f"{record.get('trainable_params', 0):,}",
-            Text(visible(record.get("wandb_run_name"))),
+            Text(run_name),
+            Text(parity.get("status", "-"), style=_STATUS_STYLE.get(parity.get("status"), "")),
             f"{record.get('wall_seconds', 0):.1f} s",
         )
     return training
@@ -269,9 +278,14 @@ def render_verification(outcome: VerificationOutcome, console) -> None:
     if records:
         console.print(Text("Smoke training", style="italic"))
         console.print(_training_table(records))
-        imports = training.get("import_seconds")
-        if imports is not None:
-            console.print(f"[dim]imports {imports:.1f} s in the training process[/]")
+        split = time_split(outcome)
+        if split["imports"] is not None:
+            device = ", ".join(plain(v) for v in (training.get("device"), training.get("device_name")) if v)
+            console.print(
+                f"[dim]training process on {device}: imports {split['imports']:.1f} s, CUDA start "
+                f"{split['cuda_start'] or 0:.1f} s, variants {sum(split['variants'].values()):.1f} s, "
+                f"loss parity {split['parity'] or 0:.1f} s[/]"
+            )
 
     for warning in outcome.warnings:
         scope = f" ({', '.join(warning.variants)})" if warning.variants else ""
