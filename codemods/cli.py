@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from codemods.cli_options import AdaptOption, FitStackOption, PythonOption
 from codemods.cli_params import install as _convert_without_pydantic
 from codemods.consoles import plain, stderr_console, stdout_console
 from codemods.core.preflight import RootError, check_root, missing_main_file, nothing_of_the_recipe
@@ -193,6 +194,7 @@ def apply(
             "the old place. By default they follow the new directories.",
         ),
     ] = False,
+    fit_stack: FitStackOption = False,
     diff: Annotated[bool, typer.Option("--diff/--no-diff", help="Print a unified diff per file.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list informational notes.")] = False,
 ) -> None:
@@ -220,7 +222,8 @@ def apply(
                     "commit or stash them first, or pass --allow-dirty"
                 )
         options = {
-            "clear_stale_outputs": clear_stale_outputs, "keep_behaviour": keep_behaviour, "keep_paths": keep_paths
+            "clear_stale_outputs": clear_stale_outputs, "keep_behaviour": keep_behaviour, "keep_paths": keep_paths,
+            "fit_stack": fit_stack,
         }
         migration = plan_migration(root, plan, only, options=options)
     except (Refusal, WorkspaceError) as error:
@@ -362,23 +365,8 @@ def verify(
     ] = None,
     recipe: RecipeOption = None,
     main_file: MainFileOption = None,
-    adapt: Annotated[
-        bool,
-        typer.Option(
-            "--adapt",
-            help="When the installed stack refuses a config keyword, train anyway with it adapted (dropped, or "
-            "the flag turned off); the outcome is then 'passed with adaptations', never plainly passed.",
-        ),
-    ] = False,
-    python: Annotated[
-        Path | None,
-        typer.Option(
-            "--python",
-            help="Run the imports, the stack check and the smoke run in this interpreter (your training "
-            "environment's python, with torch, transformers, trl, peft); this tool need not be installed there.",
-            show_default=False,
-        ),
-    ] = None,
+    adapt: AdaptOption = False,
+    python: PythonOption = None,
     before: Annotated[
         str | None, typer.Option("--before", help="ROOT before the migration, as a git revision (default: the apply journal).", show_default=False)
     ] = None,

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 
 from codemods.apply.engines.notebooks import sync_paired_notebooks
+from codemods.apply.engines.stack_fit import OPTION as FIT_STACK_OPTION
+from codemods.apply.engines.stack_fit import StackProbeError, fit_recipe, fitted_changes, stack_fit
 from codemods.apply.locations import in_user_lines
 from codemods.apply.session import Context, Refusal
 from codemods.core.recipe import Recipe, RecipeError, Task
@@ -87,7 +89,12 @@ def plan_migration(
     With ``keep_going`` (what `status` uses) a task that refuses is recorded as blocked and its
     edits are dropped, and the pass goes on; otherwise the refusal propagates and nothing is planned.
     """
-    context = Context(Workspace(root), recipe, options=dict(options or {}))
+    run_options = dict(options or {})
+    try:
+        recipe = fit_recipe(recipe, run_options)
+    except StackProbeError as error:
+        raise Refusal(FIT_STACK_OPTION, str(error)) from None
+    context = Context(Workspace(root), recipe, options=run_options)
     migration = Migration(context, select_tasks(recipe, only))
     for task in migration.tasks:
         command = load_codemod(task.codemod)
@@ -106,6 +113,7 @@ def plan_migration(
         in_user_lines(context, savepoint, first_note)
         outcome = _outcome(context, task, context.workspace.touched_since(savepoint))
         migration.outcomes.append(replace(outcome, description=command.DESCRIPTION))
+    context.report.behaviour_changes[:] = fitted_changes(context.report.behaviour_changes, stack_fit(run_options))
     savepoint = context.workspace.savepoint()
     sync_paired_notebooks(context, NOTEBOOK_STEP)
     synced = context.workspace.touched_since(savepoint)

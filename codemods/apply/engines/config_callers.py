@@ -27,6 +27,8 @@ from codemods.apply.engines.definitions import append_under_banner, statements, 
 from codemods.apply.engines.docstring_renames import rename_in_docstrings
 from codemods.apply.engines.imports import NewImport, absolute_name, add_imports, imported_names
 from codemods.apply.engines.lines import first_lines, visit_mentioning
+from codemods.apply.engines.stack_fit import OPTION as FIT_STACK_OPTION
+from codemods.apply.engines.stack_fit import stack_fit
 from codemods.apply.session import Context, Refusal
 from codemods.core.recipe import Task
 
@@ -255,6 +257,18 @@ class MigrateOldFactoryCalls(cst.CSTTransformer):
         passed = {kw.name for kw in mapped.arguments}
         changed = {change.field for change in mapped.changes}
         kept = [kw for kw in keywords if kw.name not in passed and kw.name in changed]
+        fit = stack_fit(self.context.options)
+        if fit is not None and any(kw.name in fit.fields for kw in kept):
+            # Set on the result, a field the installed config class lacks would raise TypeError.
+            left_out = [kw.name for kw in kept if kw.name in fit.fields]
+            kept = [kw for kw in kept if kw.name not in fit.fields]
+            report.warn(
+                self.task.id,
+                f"{old_name}(...): left out {', '.join(left_out)} ({FIT_STACK_OPTION}: {function.config_class_name} "
+                f"in {fit.label} does not accept {'it' if len(left_out) == 1 else 'them'})",
+                self.path,
+                line,
+            )
         kept_names = [kw.name for kw in kept]
         report.info(self.task.id, f"{old_name}(...) -> {function.name}(variant={variant!r}, ...)", self.path, line)
         if keeps_behaviour(self.context):

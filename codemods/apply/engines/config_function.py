@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import libcst as cst
 
+from codemods.apply.engines.stack_fit import StackFit, fit_notes, stack_fit
 from codemods.apply.session import Context, Level
 from codemods.core.config_values import (  # noqa: F401 - the engines import the value model from here
     OUTPUT_ROOT,
@@ -156,10 +157,14 @@ def render_config_function(function: ConfigFunction, output_root: str) -> str:
 
 
 def config_function_statement(
-    function: ConfigFunction, output_root: str, module: cst.Module | None = None
+    function: ConfigFunction, output_root: str, module: cst.Module | None = None, fit: StackFit | None = None
 ) -> cst.FunctionDef:
+    """The function as a statement; with ``fit`` (``--fit-stack``) the plan's text with the left-out lines commented."""
     config = module.config_for_parsing if module is not None else cst.PartialParserConfig()
-    statement = cst.parse_statement(render_config_function(function, output_root), config=config)
+    text = render_config_function(function, output_root) if fit is None else fit.render(
+        render_config_function(fit.plan, output_root)
+    )
+    statement = cst.parse_statement(text, config=config)
     assert isinstance(statement, cst.FunctionDef)
     return statement
 
@@ -180,4 +185,7 @@ def report_stack_notes(context: Context, task_id: str, path: str) -> None:
     for name, note in function.stack_notes.items():
         shown = f"{name}={values[name]}" if name in values else name
         warn_once(context, task_id, f"{function.name}() sets {shown}: {note}", path)
+    fit = stack_fit(context.options)
+    for note in fit_notes(fit) if fit else ():
+        context.report.info(task_id, note, path)
 

@@ -22,6 +22,7 @@ from codemods.apply.engines.config_discovery import (
     is_config_class,
 )
 from codemods.apply.engines.config_function import config_function_statement, report_stack_notes
+from codemods.apply.engines.stack_fit import stack_fit
 from codemods.apply.session import Context
 from codemods.core import cells
 from codemods.core.recipe import ConfigFunction, Task
@@ -120,7 +121,7 @@ def with_config_function(context: Context, task: Task, path: str) -> cst.Module 
     if not any(binds_config_class(stmt, function, name) for stmt in module.body[:position]):
         statements.append(config_import(function))
     root = find_output_root(context, task.id)
-    statements.append(config_function_statement(function, root, module))
+    statements.append(config_function_statement(function, root, module, stack_fit(context.options)))
     if cell_start is None:
         new_module = insert_before(module, position, statements)
     else:

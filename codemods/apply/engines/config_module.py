@@ -47,6 +47,7 @@ from codemods.apply.engines.definitions import (
 )
 from codemods.apply.engines.docstring_renames import rename_in_docstrings
 from codemods.apply.engines.imports import NewImport, add_imports, dotted_module
+from codemods.apply.engines.stack_fit import StackFit, stack_fit
 from codemods.apply.session import Context
 from codemods.core import cells
 from codemods.core.config_values import DEPRECATED_BUILDER
@@ -199,8 +200,10 @@ def collect_old_factories(module: cst.Module, recipe: Recipe, root: str) -> OldF
 
 
 # ---------------------------------------------------------------------- the config module
-def replace_old_definitions(module: cst.Module, function: ConfigFunction, root: str, spec: ConfigModule) -> cst.Module:
-    """The first old ``def`` becomes the new function; the other old ``def``s go."""
+def replace_old_definitions(
+    module: cst.Module, function: ConfigFunction, root: str, spec: ConfigModule, fit: StackFit | None = None
+) -> cst.Module:
+    """The first old ``def`` becomes the new function (fitted to the stack with ``fit``); the other old ``def``s go."""
     olds = old_definitions(module, spec)
     if not olds:
         return module
@@ -208,7 +211,7 @@ def replace_old_definitions(module: cst.Module, function: ConfigFunction, root: 
     first = min(olds.values())
     removed = set(olds.values())
     if module_function(module, function.name) is None:
-        new_def = config_function_statement(function, root, module)
+        new_def = config_function_statement(function, root, module, fit)
         body[first] = new_def.with_changes(leading_lines=body[first].leading_lines)
         removed.discard(first)
     new_body, footer = cells.remove_statements(body, removed, module.footer)
@@ -287,7 +290,7 @@ def migrate_config_module(
     spec, function = recipe.config_module, recipe.config_function
     assert spec is not None and function is not None
     had_function = module_function(module, function.name) is not None
-    new_module = replace_old_definitions(module, function, root, spec)
+    new_module = replace_old_definitions(module, function, root, spec, stack_fit(context.options))
     if not had_function and module_function(new_module, function.name) is not None:
         context.report.info(task.id, f"replaced the old factories with {function.name}()", path)
         report_stack_notes(context, task.id, path)
