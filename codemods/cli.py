@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from codemods.cli_options import AdaptOption, FitStackOption, PythonOption
+from codemods.cli_options import (
+    AdaptOption,
+    ClearStaleOutputsOption,
+    FitStackOption,
+    KeepBehaviourOption,
+    KeepPathsOption,
+    PythonOption,
+)
 from codemods.cli_params import install as _convert_without_pydantic
 from codemods.consoles import plain, stderr_console, stdout_console
 from codemods.core.preflight import RootError, check_root, missing_main_file, nothing_of_the_recipe
@@ -129,13 +136,18 @@ def status(
     root: RootArgument,
     recipe: RecipeOption = None,
     main_file: MainFileOption = None,
+    clear_stale_outputs: ClearStaleOutputsOption = False,
+    keep_behaviour: KeepBehaviourOption = False,
+    keep_paths: KeepPathsOption = False,
+    fit_stack: FitStackOption = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also say what each task does.")] = False,
 ) -> None:
     """Show the plan's tasks and whether each is pending, done or not applicable for ROOT.
 
     States come from the same planning pass `apply` makes (which files would each task change?),
-    never from a marker file. Exit codes: 0 shown, 2 bad input (ROOT missing, not a Python file or
-    notebook, or a directory holding nothing of the recipe; a bad recipe).
+    never from a marker file; give it the planning options you give apply. Exit codes: 0 shown, 2 bad
+    input (ROOT missing, not a Python file or notebook, or a directory holding nothing of the recipe; a bad
+    recipe).
     """
     from codemods.apply.migration import TaskState, task_states
     from codemods.apply.render import task_table
@@ -145,7 +157,11 @@ def status(
     plan = _recipe(root, recipe, main_file)
     _say_if_main_file_missing(root, plan)
     try:
-        states = task_states(root, plan)
+        options = {
+            "clear_stale_outputs": clear_stale_outputs, "keep_behaviour": keep_behaviour, "keep_paths": keep_paths,
+            "fit_stack": fit_stack,
+        }
+        states = task_states(root, plan, options)
     except (WorkspaceError, Refusal) as error:
         raise _fail(str(error)) from None
     if all(outcome.state is not TaskState.PENDING for outcome in states):
@@ -171,29 +187,9 @@ def apply(
         bool,
         typer.Option("--strict", help="Exit 1 without writing if any config behaviour change is unintended."),
     ] = False,
-    clear_stale_outputs: Annotated[
-        bool,
-        typer.Option("--clear-stale-outputs", help="Clear stored notebook outputs that still show old names (every notebook)."),
-    ] = False,
-    keep_behaviour: Annotated[
-        bool,
-        typer.Option(
-            "--keep-behaviour",
-            help="Keep every config field as it was, except the changes the plan intends (fields derived from "
-            "the variant, the plan's overrides): fields the config function would change are pinned to their "
-            "old values, passed to it or set with dataclasses.replace(<call>, field=old value, ...). The "
-            "behaviour table marks them kept, so --strict passes when every old value is known.",
-        ),
-    ] = False,
-    keep_paths: Annotated[
-        bool,
-        typer.Option(
-            "--keep-paths",
-            help="Leave literal copies of the directories a replaced config now writes elsewhere (an evaluation "
-            "notebook's adapter path, a script's default) as they are; they are listed as still pointing at "
-            "the old place. By default they follow the new directories.",
-        ),
-    ] = False,
+    clear_stale_outputs: ClearStaleOutputsOption = False,
+    keep_behaviour: KeepBehaviourOption = False,
+    keep_paths: KeepPathsOption = False,
     fit_stack: FitStackOption = False,
     diff: Annotated[bool, typer.Option("--diff/--no-diff", help="Print a unified diff per file.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list informational notes.")] = False,

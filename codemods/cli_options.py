@@ -33,3 +33,26 @@ PythonOption = Annotated[
         show_default=False,
     ),
 ]
+ClearStaleOutputsOption = Annotated[
+    bool,
+    typer.Option("--clear-stale-outputs", help="Clear stored notebook outputs that still show old names (every notebook)."),
+]
+KeepBehaviourOption = Annotated[
+    bool,
+    typer.Option(
+        "--keep-behaviour",
+        help="Keep every config field as it was, except the changes the plan intends (fields derived from "
+        "the variant, the plan's overrides): fields the config function would change are pinned to their "
+        "old values, passed to it or set with dataclasses.replace(<call>, field=old value, ...). The "
+        "behaviour table marks them kept, so --strict passes when every old value is known.",
+    ),
+]
+KeepPathsOption = Annotated[
+    bool,
+    typer.Option(
+        "--keep-paths",
+        help="Leave literal copies of the directories a replaced config now writes elsewhere (an evaluation "
+        "notebook's adapter path, a script's default) as they are; they are listed as still pointing at "
+        "the old place. By default they follow the new directories.",
+    ),
+]

@@ -13,8 +13,8 @@ import pytest
 
 from codemods.check import CheckError, CheckResult, Finding, find_stale
 from codemods.check import runner as check_module
+from codemods.core.kinds import KINDS
 from codemods.core.names import snake_case
-from codemods.core.occurrences import KINDS
 from codemods.core.recipe import load_recipe, parse_recipe
 
 TARGET_REPO = Path(__file__).resolve().parent.parent / "target_repo"

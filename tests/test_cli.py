@@ -61,3 +61,18 @@ def test_status_on_the_bundled_repo_lists_seven_pending_tasks():
     result = runner.invoke(app, ["status", str(root)])
     assert result.exit_code == 0, result.output
     assert result.output.count("pending") == 7
+
+
+def test_status_takes_every_planning_option_of_apply():
+    """status is apply's planning pass: an option that changes what apply plans changes what status shows."""
+    import typer.main
+
+    command = typer.main.get_command(app)
+    options = {
+        name: {opt for param in command.commands[name].params for opt in getattr(param, "opts", [])}
+        for name in ("apply", "status")
+    }
+    # What only a write or its display needs: status writes nothing and prints no diff.
+    writing = {"--dry-run", "--allow-dirty", "--strict", "--diff", "--only"}
+    missing = {opt for opt in options["apply"] - options["status"] if opt.startswith("--")} - writing
+    assert missing == set()

@@ -221,7 +221,7 @@ def test_a_pair_found_from_the_script_header_keeps_its_outputs(applied: Applied)
 def test_the_unpaired_notebook_is_renamed_as_py_files_are(applied: Applied):
     cells = applied.cells("notebooks/extra.ipynb")
     markdown, code, args = ("".join(cell["source"]) for cell in cells)
-    new_words = "Model v3: Trained with assistant-only collator (AssistantOnlyCollator)"
+    new_words = "Model v2: Trained with assistant-only collator (AssistantOnlyCollator)"
     assert markdown.startswith(f"# {new_words}\n") and "`AllTokensCollator` with `collate_fn_v2`" in markdown
     assert code == (
         f"# {new_words}\n%matplotlib inline\nfrom src.data.collators import AssistantOnlyCollator\n"
@@ -327,7 +327,7 @@ def test_a_notebook_holding_old_names_its_migrated_script_does_not_is_renamed_in
     root = build(tmp_path / "repo")
     (root / "train.py").write_text(
         TRAIN_PY.replace("collate_fn_fixed_1", "AllTokensCollator").replace("collate_fn_fixed_3", "AssistantOnlyCollator")
-        .replace("collate_fn_v3", "collate_fn_v2"),
+        .replace("collate_fn_v3", "collate_fn_v2").replace("Model v3", "Model v2"),
         encoding="utf-8",
     )
     migration = plan_migration(root, load_recipe(None, root), only=["4"])

@@ -164,3 +164,81 @@ def test_a_relabel_label_must_be_letters_and_digits(label):
     text = text.replace('[[relabels]]\nold = "v3"', f'[[relabels]]\nold = "{label}"', 1)
     with pytest.raises(RecipeError, match="relabels"):
         parse_recipe(text, "variant.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("# Model v3 (assistant-only) - test split", ["v3"]),
+        ("# v1 vs v3, side by side", ["v3"]),
+        ('tags=["assistant-only", "collator:v3"]', ["v3"]),
+        ("# The V3 run, then the end.", ["V3"]),
+        ("# the v3 run. Next: v3 (encoder-only)", ["v3"]),
+        ('variant="v3-encoder-only"', []),
+        ("Supports: v1 (all tokens), v2 (assistant-only), v3 (encoder-only), v4 (LLM-only)", []),
+        ("# v3 model: the vision encoder is frozen", []),
+        ('ADAPTER = "./outputs/qwen-v3/adapter"', []),
+        ("python train.py --collator=v3", []),
+        ("metrics_v3 = {}  # identifiers are not prose", []),
+    ],
+)
+def test_the_label_in_prose_is_found_where_it_names_this_run(text, words):
+    recipe = load_recipe(None)
+    pattern = re.compile("|".join(recipe.word_guards.values()))
+    assert [match.group() for match in pattern.finditer(text)] == words
+
+
+def test_prose_that_names_the_run_is_relabelled_and_the_encoder_only_run_is_not(tmp_path):
+    root = copy_target(tmp_path / "repo")
+    notes = root / "notes.md"
+    notes.write_text("Model v3 beats v1. Next: v3 (encoder-only), variant `v3-encoder-only`.\n", encoding="utf-8")
+    script = root / "scripts" / "report_runs.py"
+    script.write_text(
+        '"""Compare v1 vs v3 on the test split."""\n\n'
+        "# v3: assistant-only labels\n"
+        'TITLE = "Model v3 (assistant-only)"\n'
+        'NEXT = "v3-encoder-only"  # the v3 (encoder-only) run comes later\n'
+        "v3 = 3  # a bare label as a variable keeps its name\n",
+        encoding="utf-8",
+    )
+    after = migrated_files(root)
+    assert after["notes.md"] == "Model v2 beats v1. Next: v3 (encoder-only), variant `v3-encoder-only`.\n"
+    assert after["scripts/report_runs.py"] == (
+        '"""Compare v1 vs v2 on the test split."""\n\n'
+        "# v2: assistant-only labels\n"
+        'TITLE = "Model v2 (assistant-only)"\n'
+        'NEXT = "v3-encoder-only"  # the v3 (encoder-only) run comes later\n'
+        "v3 = 3  # a bare label as a variable keeps its name\n"
+    )
+    main = after[MAIN]
+    assert 'print("Model v2 (assistant-only) - test split")' in main
+    assert "Supports: v1 (all tokens), v2 (assistant-only), v3 (encoder-only), v4 (LLM-only)" in main
+
+
+def test_check_reports_the_label_in_prose_exactly_where_apply_changes_it(tmp_path):
+    root = copy_target(tmp_path / "repo")
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": ["## Model v3 vs v1\n", "Then v3 (encoder-only)."]},
+            {"cell_type": "code", "metadata": {}, "execution_count": 1,
+             "source": ["# the v3 run\n", "v3 = 1\n", "print('v3 model')"],
+             "outputs": [{"output_type": "stream", "name": "stdout", "text": ["v3 model\n"]}]},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }
+    (root / "notebooks" / "runs.ipynb").write_text(json.dumps(notebook, indent=1), encoding="utf-8")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    check = [sys.executable, "-m", "codemods.cli", "check", str(root), "--format", "json"]
+    before = subprocess.run(check, capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+    found = sorted((f["cell"], f["kind"]) for f in json.loads(before.stdout)
+                   if f["path"].endswith("runs.ipynb") and f["old_name"] == "v3")
+    assert found == [(0, "markdown cell"), (1, "comment"), (1, "string")]
+    apply = [sys.executable, "-m", "codemods.cli", "apply", str(root), "--no-diff", "--allow-dirty"]
+    assert subprocess.run(apply, capture_output=True, text=True, cwd=REPO_ROOT, check=False).returncode == 0
+    cells = json.loads((root / "notebooks" / "runs.ipynb").read_text(encoding="utf-8"))["cells"]
+    assert "".join(cells[0]["source"]) == "## Model v2 vs v1\nThen v3 (encoder-only)."
+    assert "".join(cells[1]["source"]) == "# the v2 run\nv3 = 1\nprint('v2 model')"
+    assert cells[1]["outputs"][0]["text"] == ["v3 model\n"]  # a stored output records the past run
+    after = subprocess.run(check, capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+    assert after.returncode == 0, after.stdout
+    assert not [f for f in json.loads(after.stdout) if f["old_name"] == "v3"]

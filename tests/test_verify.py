@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -57,9 +58,12 @@ __all__ = ["AllTokensCollator", "AssistantOnlyCollator", "FlashAttentionPatchCol
 
 
 def rename_classes(text: str) -> str:
+    """The renames by hand, and the relabel of prose that names the run (``the v3 loss`` -> ``the v2 loss``)."""
     for old, new in CLASS_RENAMES.items():
         text = text.replace(old, new)
-    return text
+    recipe = load_recipe()
+    prose = re.compile("|".join(recipe.word_guards.values()))
+    return prose.sub(lambda match: recipe.prose_relabels[match.group()], text)
 
 
 def build_migrated_fixture(destination: Path) -> Path:

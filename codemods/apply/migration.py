@@ -146,6 +146,6 @@ def _ensure_python_still_parses(context: Context) -> None:
             ) from None
 
 
-def task_states(root: Path, recipe: Recipe) -> list[TaskOutcome]:
+def task_states(root: Path, recipe: Recipe, options: dict[str, object] | None = None) -> list[TaskOutcome]:
     """Each task's state from the same single planning pass `apply` makes: its own share of the change set."""
-    return plan_migration(root, recipe, keep_going=True).outcomes
+    return plan_migration(root, recipe, keep_going=True, options=options).outcomes

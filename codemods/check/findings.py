@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from codemods.core.occurrences import severity
+from codemods.core.kinds import severity
 
 
 class CheckError(RuntimeError):

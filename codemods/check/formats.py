@@ -30,7 +30,7 @@ from rich.text import Text
 from codemods import __version__ as _VERSION
 from codemods.check.findings import CheckResult, Finding
 from codemods.consoles import plain, visible
-from codemods.core.occurrences import IDENTIFIER_CONTAINING, UNPARSED_TEXT
+from codemods.core.kinds import IDENTIFIER_CONTAINING, UNPARSED_TEXT
 from codemods.core.recipe import Recipe
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from codemods.check.findings import CheckError, CheckResult, Finding
 from codemods.check.scan import _Outcome, _Scanner
-from codemods.core.occurrences import NOTEBOOK_OUTPUT, UNPARSED_TEXT
+from codemods.core.kinds import NOTEBOOK_OUTPUT, UNPARSED_TEXT
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import GitGrep, Workspace, WorkspaceError
 
@@ -113,7 +113,7 @@ def find_stale(
     notes: list[str] = []
     grep = None
     if prefilter != "python" and workspace.git_root is not None and workspace.single_file is None:
-        grep = GitGrep.start(workspace.directory, recipe.old_names, SUFFIXES)  # runs while the files are listed
+        grep = GitGrep.start(workspace.directory, [*recipe.old_names, *recipe.prose_relabels], SUFFIXES)  # runs while the files are listed
         classifier = _ClassifierImport()  # and LibCST loads meanwhile, in case a file holds an old name
     else:
         classifier = None

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codemods.check.findings import CheckError, Finding
-from codemods.core import occurrences
+from codemods.core import kinds, occurrences
 from codemods.core.occurrences import NameTable, Occurrence
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import directory_descriptor, read_bytes_at
@@ -71,7 +71,7 @@ class _Scanner:
         names = recipe.old_names
         if not names:
             raise CheckError(f"the recipe {recipe.source or recipe.name} names no old names to check")
-        self.needles = tuple(sorted({n.encode() for n in names}, key=len, reverse=True))
+        self.needles = tuple(sorted({n.encode() for n in (*names, *recipe.prose_relabels)}, key=len, reverse=True))
         self.names = NameTable(recipe, single_file or recipe.main_file)
 
     def names_for(self, relative: str) -> occurrences.Names:
@@ -145,7 +145,7 @@ class _Scanner:
                     line=occurrence.line,
                     column=occurrence.column,
                     old_name=occurrence.old,
-                    kind=occurrence.kind or occurrences.NAME,
+                    kind=occurrence.kind or kinds.NAME,
                     suggestion=occurrence.suggestion,
                     source_line=_ANSI.sub("", occurrence.source_line) if notebook else occurrence.source_line,
                     cell=occurrence.cell,

@@ -19,7 +19,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemods.core import syntax
 from codemods.core.cells import CELL_MARKER
-from codemods.core.occurrences import (
+from codemods.core.kinds import (
     ALL_ENTRY,
     ANNOTATION,
     ASSIGNMENT_TARGET,
@@ -38,10 +38,8 @@ from codemods.core.occurrences import (
     NAME,
     POSITIONAL_ARGUMENT,
     STRING,
-    Names,
-    Occurrence,
-    line_at,
 )
+from codemods.core.occurrences import Names, Occurrence, line_at
 
 _LEAVES = (cst.Name, cst.SimpleString, cst.FormattedStringText, cst.Comment)
 

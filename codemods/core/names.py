@@ -7,7 +7,7 @@ counts as an occurrence.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 def snake_case(name: str) -> str:
@@ -15,12 +15,18 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
-def word_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
-    """Whole-word matcher where ``_`` counts as part of a word (``test_x`` does not match ``x``)."""
+def word_pattern(names: Iterable[str], guards: Mapping[str, str] | None = None) -> re.Pattern[str] | None:
+    """Whole-word matcher where ``_`` counts as part of a word (``test_x`` does not match ``x``).
+
+    ``guards`` gives some names a regex of their own (a relabelled word of prose, see
+    ``Recipe.word_guards``); group 1 is always the name found.
+    """
     names = sorted(set(names), key=len, reverse=True)
     if not names:
         return None
-    return re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, names)) + r")(?![A-Za-z0-9_])")
+    guards = guards or {}
+    alternatives = "|".join(guards.get(name) or re.escape(name) for name in names)
+    return re.compile(r"(?<![A-Za-z0-9_])(" + alternatives + r")(?![A-Za-z0-9_])")
 
 
 def substring_pattern(old: str) -> re.Pattern[str]:

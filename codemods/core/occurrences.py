@@ -15,7 +15,7 @@ Allowed, hence never returned: anything from the legacy or deprecated-alias
 banner to the end of the module (or notebook), found by the banner's text
 (:mod:`codemods.core.sections`), and any line carrying ``# refactor: allow-stale``.
 Returned but only a warning: text in stored notebook outputs (see
-:func:`severity`).
+:func:`codemods.core.kinds.severity`).
 """
 
 from __future__ import annotations
@@ -25,70 +25,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from codemods.core.kinds import (
+    IDENTIFIER_CONTAINING,
+    MARKDOWN_CELL,
+    NAME,
+    NOTEBOOK_OUTPUT,
+    UNPARSED_TEXT,
+    severity,
+)
 from codemods.core.names import snake_case, substring_pattern
 from codemods.core.recipe import Recipe, RenamePolicy
 from codemods.core.sections import allowed_tail_start
-
-# ----------------------------------------------------------------------- kinds
-# Each kind says what the occurrence is and whether `refactor apply` fixes it.
-# These strings are part of check's JSON/SARIF output: never reword one.
-
-CLASS_DEFINITION = "class definition"
-"""``class old_name:``; apply renames it (and every reference that resolves to it)."""
-FUNCTION_DEFINITION = "function definition"
-"""``def old_name(...)``; apply renames it."""
-IMPORT = "import"
-"""The name in ``import``/``from ... import``; apply renames it (an ``as`` alias equal to the new name is dropped)."""
-CALL = "call"
-"""``old_name(...)``: the called name; apply renames it."""
-ATTRIBUTE = "attribute"
-"""``module.old_name``; apply renames it (not on ``self``/``cls``)."""
-ALL_ENTRY = "__all__ entry"
-"""A string in ``__all__ = [...]`` (also ``+=`` and ``.extend``); apply renames it."""
-ANNOTATION = "annotation"
-"""In a type annotation, a forward-reference string included; apply renames it."""
-ASSIGNMENT_TARGET = "assignment target"
-"""Bound by ``=``, augmented or annotated assignment, ``for``, walrus or ``as``; apply renames it."""
-KEYWORD_ARGUMENT = "keyword argument value"
-"""``f(key=old_name)``; apply renames it."""
-POSITIONAL_ARGUMENT = "positional argument"
-"""``f(old_name)``; apply renames it."""
-NAME = "name"
-"""Any other use of the name in code; apply renames it when it resolves to the module-level binding."""
-STRING = "string"
-"""Whole word inside a string literal; apply renames it when the recipe's ``strings`` policy is on."""
-F_STRING = "f-string"
-"""In an f-string's text or expression; apply renames it (text by the ``strings`` policy)."""
-DOCSTRING = "docstring"
-"""In a module, class or function docstring; apply renames it by the ``strings`` policy."""
-DOCTEST = "doctest"
-"""On a ``>>>``/``...`` line of a docstring; apply renames it by the ``strings`` policy."""
-COMMENT = "comment"
-"""Whole word in a prose comment; apply renames it by the ``comments`` policy."""
-COMMENTED_OUT_CODE = "commented-out code"
-"""A comment that parses as code; apply renames it by the ``comments`` policy."""
-MARKDOWN_CELL = "markdown cell"
-"""Text of a markdown cell (notebook, or ``# %% [markdown]``/``[md]`` script cell); apply renames it whole-word."""
-NOTEBOOK_OUTPUT = "notebook output"
-"""Text of a stored notebook output; apply leaves it (it records a past run): a warning, never a failure."""
-IDENTIFIER_CONTAINING = "identifier containing an old name"
-"""A longer identifier holding an old name (``test_old_name``); apply splices the new name in by policy."""
-UNPARSED_TEXT = "unparsed text"
-"""In a file or notebook cell that does not parse (or decode); apply cannot classify it and leaves files alone."""
-
-#: Every kind an occurrence can have, in documentation order.
-KINDS = (
-    CLASS_DEFINITION, FUNCTION_DEFINITION, IMPORT, CALL, ATTRIBUTE, ALL_ENTRY, ANNOTATION, ASSIGNMENT_TARGET,
-    KEYWORD_ARGUMENT, POSITIONAL_ARGUMENT, NAME, STRING, F_STRING, DOCSTRING, DOCTEST, COMMENT,
-    COMMENTED_OUT_CODE, MARKDOWN_CELL, NOTEBOOK_OUTPUT, IDENTIFIER_CONTAINING, UNPARSED_TEXT,
-)
-#: Kinds that record the past rather than code: reported, but they do not fail a check.
-WARNING_KINDS = frozenset({NOTEBOOK_OUTPUT})
-
-
-def severity(kind: str) -> str:
-    return "warning" if kind in WARNING_KINDS else "error"
-
 
 #: The per-line escape hatch (it works like a noqa comment). In a notebook's markdown cell an
 #: HTML comment works too: ``<!-- refactor: allow-stale -->``.
@@ -108,6 +55,7 @@ class Names:
     substrings: dict[str, str]  # old names also looked for inside longer identifiers
     style: str  # rename_policy.substring_style
     pattern: re.Pattern[str]
+    prose_only: frozenset[str] = frozenset()  # relabelled words: only comments, strings and markdown change
 
     def splice(self, identifier: str) -> str:
         for old, new in self.substrings.items():
@@ -137,10 +85,15 @@ class NameTable:
         if recipe.config_module and recipe.config_function:
             for alias in recipe.config_module.deprecated:
                 exact[alias.old] = recipe.config_function.name
+        prose_only = {word: new for word, new in recipe.prose_relabels.items() if word not in exact}
+        exact.update(prose_only)
         key = repr(sorted(exact.items()))
         if key not in self._cache:
-            alternation = "|".join(re.escape(n) for n in sorted(exact, key=len, reverse=True))
-            self._cache[key] = Names(exact, substrings, recipe.rename_policy.substring_style, re.compile(alternation))
+            guards = recipe.word_guards
+            alternation = "|".join(guards.get(n) or re.escape(n) for n in sorted(exact, key=len, reverse=True))
+            self._cache[key] = Names(
+                exact, substrings, recipe.rename_policy.substring_style, re.compile(alternation), frozenset(prose_only)
+            )
         return self._cache[key]
 
 
@@ -225,10 +178,17 @@ def not_allowed(text: str, found: list[Occurrence], recipe: Recipe) -> tuple[lis
     return kept, tail
 
 
-def _finish(found: list[Occurrence], lines: list[str], policy: RenamePolicy | None) -> list[Occurrence]:
-    """Fill in source lines, and drop prose that the rename policy leaves alone."""
+def _finish(
+    found: list[Occurrence], lines: list[str], policy: RenamePolicy | None, prose_only: frozenset[str] = frozenset()
+) -> list[Occurrence]:
+    """Fill in source lines, and drop prose that the rename policy leaves alone.
+
+    A relabelled word (``prose_only``) counts only in prose: ``v3 = ...`` or a stored output keeps it.
+    """
     kept = []
     for occurrence in found:
+        if occurrence.prose is None and occurrence.old in prose_only:
+            continue
         if policy is not None and occurrence.prose == "comment" and not policy.comments:
             continue
         if policy is not None and occurrence.prose == "string" and not policy.strings:
@@ -243,7 +203,7 @@ def unparsed(text: str, names: Names, recipe: Recipe) -> list[Occurrence]:
     found, _ = not_allowed(text, find(text, names) if names.pattern.search(text) else [], recipe)
     for occurrence in found:
         occurrence.kind = UNPARSED_TEXT
-    return _finish(found, text.split("\n"), None)
+    return _finish(found, text.split("\n"), None, names.prose_only)
 
 
 # ---------------------------------------------------------------------- python
@@ -279,8 +239,8 @@ def python(text: str, names: Names, recipe: Recipe, *, cell: bool = False) -> Py
         if problem is not None:
             for occurrence in found:
                 occurrence.kind, occurrence.prose = UNPARSED_TEXT, None
-            return PythonScan(_finish(found, lines, None), parsed, problem)
-    return PythonScan(_finish(found, lines, recipe.rename_policy), parsed)
+            return PythonScan(_finish(found, lines, None, names.prose_only), parsed, problem)
+    return PythonScan(_finish(found, lines, recipe.rename_policy, names.prose_only), parsed)
 
 
 def mask_magics(source: str) -> str:
@@ -305,7 +265,7 @@ def prose(text: str, names: Names, recipe: Recipe, kind: str = MARKDOWN_CELL) ->
     for occurrence in found:
         occurrence.kind = IDENTIFIER_CONTAINING if occurrence.substring else kind
         occurrence.prose = "comment"
-    return _finish(found, text.split("\n"), recipe.rename_policy)
+    return _finish(found, text.split("\n"), recipe.rename_policy, names.prose_only)
 
 
 # -------------------------------------------------------------------- notebooks
@@ -405,7 +365,7 @@ def _output_fields(output: Any, path: tuple, names: Names) -> list[tuple[list[Oc
         for occurrence in found:
             occurrence.kind = NOTEBOOK_OUTPUT
         if found:
-            fields.append((_finish(found, text.split("\n"), None), parts))
+            fields.append((_finish(found, text.split("\n"), None, names.prose_only), parts))
     return fields
 
 

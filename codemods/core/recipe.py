@@ -94,7 +94,9 @@ def _relabels(data: Table) -> tuple[Relabel, ...]:
         exclude = raw.strings("exclude")
         for index, name in enumerate(exclude):
             identifier(name, f"{raw.field('exclude')}[{index}]")
-        relabels.append(Relabel(*labels, raw.text("description", ""), exclude, raw.strings("exclude_containing")))
+        relabels.append(Relabel(
+            *labels, raw.text("description", ""), exclude, raw.strings("exclude_containing"), raw.flag("prose", True)
+        ))
         raw.done()
     return tuple(relabels)
 

@@ -44,6 +44,28 @@ class Relabel:
     description: str = ""
     exclude: tuple[str, ...] = ()
     exclude_containing: tuple[str, ...] = ()
+    # Prose that names the experiment ("Model v3", "v1 vs v3") takes the new label too.
+    prose: bool = True
+
+    @property
+    def prose_words(self) -> dict[str, str]:
+        """The label as a word of prose, in lower and upper case: ``{"v3": "v2", "V3": "V2"}``."""
+        if not self.prose:
+            return {}
+        return {self.old.lower(): self.new.lower(), self.old.upper(): self.new.upper()}
+
+    def prose_alternative(self, word: str) -> str:
+        """A regex for ``word`` where it names this experiment in prose.
+
+        Not inside a path, a variant or a flag (``qwen-v3/``, ``v3-encoder-only``, ``--tag=v3``),
+        and not when the rest of the phrase, up to the next label, holds an excluded word
+        (``v3 (encoder-only)``): that is the plan's next experiment, which keeps the label.
+        """
+        guard = ""
+        if self.exclude_containing:
+            words = "|".join(re.escape(w) for w in self.exclude_containing)
+            guard = rf"(?!(?:(?![vV][0-9])[^\n])*?(?i:{words}))"
+        return rf"(?<![A-Za-z0-9_\-/.\\=]){re.escape(word)}(?![A-Za-z0-9_])(?![-/.\\][A-Za-z0-9]){guard}"
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -255,6 +277,16 @@ class Recipe:
     def all_renames(self) -> tuple[Rename, ...]:
         legacy = (Rename(self.legacy.old, self.legacy.new, self.legacy.description),) if self.legacy else ()
         return self.renames + self.relabelled + legacy
+
+    @property
+    def prose_relabels(self) -> dict[str, str]:
+        """Labels renamed in prose only (comments, strings, markdown): ``{"v3": "v2", "V3": "V2"}``."""
+        return {word: new for relabel in self.relabels for word, new in relabel.prose_words.items()}
+
+    @property
+    def word_guards(self) -> dict[str, str]:
+        """For the prose labels, the regex that finds one where it names the experiment (see ``Relabel``)."""
+        return {word: relabel.prose_alternative(word) for relabel in self.relabels for word in relabel.prose_words}
 
     @property
     def old_names(self) -> dict[str, str]:

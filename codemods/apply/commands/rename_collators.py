@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from codemods.apply.engines.documents import note_relabels, rename_in_documents
 from codemods.apply.engines.notebook_renames import rename_in_notebooks
-from codemods.apply.engines.rename import rename_everywhere
+from codemods.apply.engines.rename import rename_in_file
 from codemods.apply.session import Context
 from codemods.core.recipe import Task
 
@@ -11,6 +12,9 @@ DESCRIPTION = "Rename the recipe's old names wherever they are bound, imported o
 
 
 def run(context: Context, task: Task) -> None:
-    rename_everywhere(context, task)
+    for path in context.workspace.files():
+        rename_in_file(context, path, task.id)
+    note_relabels(context, task)
+    rename_in_documents(context, task)
     # Paired notebooks follow their scripts after the tasks; the others are renamed cell by cell here.
     rename_in_notebooks(context, task)

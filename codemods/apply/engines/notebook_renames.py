@@ -32,7 +32,8 @@ from typing import Any
 from codemods.apply.engines.jupytext_pairs import synced_notebooks
 from codemods.apply.session import Context
 from codemods.core import occurrences
-from codemods.core.occurrences import UNPARSED_TEXT, WARNING_KINDS, Names, NameTable, Occurrence
+from codemods.core.kinds import UNPARSED_TEXT, WARNING_KINDS
+from codemods.core.occurrences import Names, NameTable, Occurrence
 from codemods.core.recipe import Task
 
 _INDENT = re.compile(r"\{\r?\n( +)\S")

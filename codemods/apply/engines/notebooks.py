@@ -25,7 +25,7 @@ from codemods.apply.engines.jupytext_pairs import Pair, jupytext_pairs
 from codemods.apply.engines.notebook_renames import rename_in_notebook, stale_output_note
 from codemods.apply.engines.rename import exact_renames, substring_identifiers
 from codemods.apply.session import Context, Refusal
-from codemods.core import occurrences
+from codemods.core import kinds, occurrences
 from codemods.core.names import word_pattern
 from codemods.core.occurrences import Names, NameTable
 from codemods.core.recipe import Recipe, Task
@@ -103,7 +103,7 @@ def stale_outputs(notebook: NotebookNode, names: Names, recipe: Recipe) -> list[
     """
     shown: dict[int, set[str]] = {}
     for occurrence in occurrences.notebook(notebook, names, recipe).occurrences:
-        if occurrence.kind == occurrences.NOTEBOOK_OUTPUT and occurrence.cell is not None:
+        if occurrence.kind == kinds.NOTEBOOK_OUTPUT and occurrence.cell is not None:
             shown.setdefault(occurrence.cell, set()).add(occurrence.old)
     stale = []
     for index, old in sorted(shown.items()):

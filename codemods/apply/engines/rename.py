@@ -42,8 +42,7 @@ from codemods.apply.engines.clashes import refuse_rename_clashes
 from codemods.apply.engines.lines import first_lines
 from codemods.apply.session import Context
 from codemods.core.code_kinds import name_kind
-from codemods.core.names import spliced_identifier, substring_pattern, word_pattern
-from codemods.core.occurrences import (
+from codemods.core.kinds import (
     ALL_ENTRY,
     ANNOTATION,
     ATTRIBUTE,
@@ -54,7 +53,8 @@ from codemods.core.occurrences import (
     IMPORT,
     STRING,
 )
-from codemods.core.recipe import Recipe, RenamePolicy, Task
+from codemods.core.names import spliced_identifier, substring_pattern, word_pattern
+from codemods.core.recipe import Recipe, RenamePolicy
 from codemods.core.sections import banner_titles
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -63,6 +63,11 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def exact_renames(context: Context, path: str) -> dict[str, str]:
     """Old -> new names that apply in one file (file-limited renames only where the recipe says)."""
     return {rename.old: rename.new for rename in context.recipe.renames_for(path, context.main_file)}
+
+
+def prose_words(context: Context, exact: dict[str, str]) -> dict[str, str]:
+    """The relabelled words (``v3`` -> ``v2``) that change in this file's prose; never a name the recipe renames."""
+    return {word: new for word, new in context.recipe.prose_relabels.items() if word not in exact}
 
 
 def repository_wide_names(recipe: Recipe) -> dict[str, str]:
@@ -140,13 +145,16 @@ class RenameSymbols(cst.CSTTransformer):
         mentions,
         protected: set[cst.CSTNode],
         legacy_name: str | None,
+        prose_words: dict[str, str] | None = None,
+        guards: dict[str, str] | None = None,
     ):
         super().__init__()
         self.exact, self.substrings, self.policy = exact, substrings, policy
         self.targets, self.attributes, self.from_imports = targets, attributes, from_imports
         self.mentions, self.protected, self.legacy_name = mentions, protected, legacy_name
-        self.text_names = {**exact, **substrings}
-        self.text_pattern = word_pattern(self.text_names)
+        # Relabelled words (``v3``) change in comments and strings only, where they name the experiment.
+        self.text_names = {**(prose_words or {}), **exact, **substrings}
+        self.text_pattern = word_pattern(self.text_names, guards)
         self.counts: Counter[str] = Counter()
         self.renamed_substrings: dict[str, str] = {}
         self.legacy_calls: list[tuple[cst.CSTNode, cst.CSTNode]] = []  # (top-level statement, call target)
@@ -361,11 +369,12 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
     """Apply the recipe's renames to one file; True when it changed."""
     exact = exact_renames(context, path)
     substrings = substring_identifiers(context)
+    prose = prose_words(context, exact)
     text = context.workspace.read_text(path)
-    if not any(name in text for name in [*exact, *substrings]):
+    if not any(name in text for name in [*exact, *substrings, *prose]):
         return False
     module = context.parse(path)
-    resolution = resolve(module, exact, substrings, source=text)
+    resolution = resolve(module, exact, {**substrings, **prose}, source=text)
     attributes = {
         access.node for access in resolution.attributes
         if _module_renames(context, path, *access.module, access.node.attr.value)
@@ -381,7 +390,7 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
         targets |= _renamable_parameters(context, path, task_id, resolution.parameters, exact, text)
     renamer = RenameSymbols(
         exact, substrings, context.recipe.rename_policy, targets, attributes, from_imports,
-        resolution.mentions, protected, legacy,
+        resolution.mentions, protected, legacy, prose, context.recipe.word_guards,
     )
     new_module = module.visit(renamer)
     changed = context.write_module(path, new_module)
@@ -400,31 +409,3 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
                 lines[node],
             )
     return changed
-
-
-def rename_in_document(context: Context, path: str, task_id: str) -> bool:
-    """Whole-word renames in a prose file (a Markdown note): text only, no code to resolve."""
-    names = {**exact_renames(context, path), **substring_identifiers(context)}
-    pattern = word_pattern(names)
-    text = context.workspace.read_text(path)
-    if pattern is None or not pattern.search(text):
-        return False
-    count = len(pattern.findall(text))
-    context.workspace.write_text(path, pattern.sub(lambda match: names[match.group(1)], text))
-    context.report.renames["document"] += count
-    context.report.info(task_id, f"renamed {count} mentions in prose", path)
-    return True
-
-
-def rename_everywhere(context: Context, task: Task) -> None:
-    for path in context.workspace.files():
-        rename_in_file(context, path, task.id)
-    relabelled = context.recipe.relabelled
-    if relabelled:
-        listed = ", ".join(f"{rename.old} -> {rename.new}" for rename in relabelled)
-        labels = ", ".join(f"{relabel.old} -> {relabel.new}" for relabel in context.recipe.relabels)
-        context.report.notice(task.id, f"relabelled ({labels}) {len(relabelled)} identifier(s): {listed}")
-    documents = context.recipe.rename_policy.documents
-    if documents:
-        for path in context.workspace.files(tuple(documents)):
-            rename_in_document(context, path, task.id)

@@ -1461,7 +1461,7 @@ print("✅ AssistantOnlyCollator created (assistant-only labels)")
 # ----------------------------------------------------------------------------
 
 # %% [markdown] id="Af6Zs1Ro4XhT"
-# Side by side: the same two samples through both collators. The v3 labels must be a strict subset of the v1 labels, and they must decode to exactly the box answer.
+# Side by side: the same two samples through both collators. The v2 labels must be a strict subset of the v1 labels, and they must decode to exactly the box answer.
 
 # %% id="Tc0Xj5Lb8WfO"
 def compare_label_masks(v1_collator: AllTokensCollator, v2_collator: AssistantOnlyCollator, batch) -> dict:
@@ -1501,7 +1501,7 @@ display(_cmp)
 #
 # Same base model, same LoRA config, same hyperparameters – the **only** intended difference is the collator (`AssistantOnlyCollator` instead of `AllTokensCollator`). Eval and save steps are both 100 so that `load_best_model_at_end` can pick any saved checkpoint. Output goes to a separate directory so the run 1 adapter survives.
 #
-# The cells below free the GPU, reload a clean 4-bit base model (the one from run 1 has LoRA layers injected by `get_peft_model`), build the v3 config and collator, and train.
+# The cells below free the GPU, reload a clean 4-bit base model (the one from run 1 has LoRA layers injected by `get_peft_model`), build the v2 config and collator, and train.
 
 # %% id="Jm4Ev9Yf6RcW"
 print("=" * 80)
@@ -1587,14 +1587,14 @@ try:
             "eval_steps": training_args_v2.eval_steps,
             "save_steps": training_args_v2.save_steps,
         },
-        tags=["qwen2-vl", "qlora", "object-detection", "assistant-only", "collator:v3"],
+        tags=["qwen2-vl", "qlora", "object-detection", "assistant-only", "collator:v2"],
     )
     print(f"🚀 W&B run re-initialised: {wandb.run.name}")
 except Exception as e:
     print(f"⚠️ W&B init failed ({e}) - continuing without a fresh run")
 
 # %% [markdown] id="Ow3Rh9Ym1BfN"
-# ### Build and test the v3 collator
+# ### Build and test the v2 collator
 #
 # Debug is switched on for the first 5 samples so the first training steps print what is being trained. The expected line looks like `[AssistantOnlyCollator] Sample 0: 27 answer tokens / 1342 total (2.0% trained)`.
 
@@ -1684,14 +1684,14 @@ model_finetuned_v2 = Qwen2VLForConditionalGeneration.from_pretrained(
 )
 model_finetuned_v2 = PeftModel.from_pretrained(model_finetuned_v2, training_args_v2.output_dir, is_trainable=False)
 processor_finetuned_v2 = Qwen2VLProcessor.from_pretrained(training_args_v2.output_dir)
-print("✅ v3 model loaded (assistant-only adapter)")
+print("✅ v2 model loaded (assistant-only adapter)")
 
 metrics_v2, ious_v2 = evaluate_model(
-    model_finetuned_v2, processor_finetuned_v2, test_dataset, num_samples=NUM_EVAL_SAMPLES, desc="v3 model"
+    model_finetuned_v2, processor_finetuned_v2, test_dataset, num_samples=NUM_EVAL_SAMPLES, desc="v2 model"
 )
 
 print("=" * 60)
-print("Model v3 (assistant-only) - test split")
+print("Model v2 (assistant-only) - test split")
 print("=" * 60)
 print(f"Mean IoU          : {metrics_v2['mean_iou']:.4f}")
 print(f"Median IoU        : {metrics_v2['median_iou']:.4f}")

@@ -61,7 +61,7 @@ Troubleshooting
     to ``attn_implementation="sdpa"``.
 
 Loss is much lower with AssistantOnlyCollator than with AllTokensCollator
-    Expected: the v3 loss is averaged over the answer tokens only, which are
+    Expected: the v2 loss is averaged over the answer tokens only, which are
     hard to predict, while v1 also averages over the (trivially predictable)
     system prompt and question.  Compare eval IoU, not loss.
 
@@ -260,7 +260,7 @@ def create_collator(processor, model) -> "AllTokensCollator":
 
 
 # =============================================================================
-# AssistantOnlyCollator - assistant-only masking (v3)
+# AssistantOnlyCollator - assistant-only masking (v2)
 # =============================================================================
 
 class AssistantOnlyCollator:
@@ -517,7 +517,7 @@ def debug_collate_fn(batch, processor, model=None, collate_fn=None, max_samples=
 
 def compare_collators(batch, processor, model) -> Dict[str, int]:
     """
-    Trainable token counts of the v1 and v3 collators on the same batch.
+    Trainable token counts of the v1 and v2 collators on the same batch.
 
     Assistant-only masking should keep far fewer tokens than v1; the numbers
     were used in the notebook to explain the loss scale difference between
@@ -652,7 +652,7 @@ Masking summary (what the loss is computed on)
     * collate_fn_fixed_2 under-masks the prompt when the image expands.
 
 Loss values are therefore not comparable between the v1 run
-(AllTokensCollator) and the v3 run (AssistantOnlyCollator): the v3 loss is
+(AllTokensCollator) and the v2 run (AssistantOnlyCollator): the v2 loss is
 averaged over ~30 answer tokens only.
 """
 
@@ -668,16 +668,16 @@ def print_masking_notes() -> None:
 
 COLLATORS = {
     "v1": AllTokensCollator,  # all tokens 
-    "v3": AssistantOnlyCollator,  # assistant only (AssistantOnlyCollator)
+    "v2": AssistantOnlyCollator,  # assistant only (AssistantOnlyCollator)
     # "v2": collate_fn_fixed_2,  # function, needs functools.partial
 }
 
 
 def get_collator(name: str, processor, model, **kwargs):
     """
-    Build a collator by short name ("v1", "v1-flash", "v3").
+    Build a collator by short name ("v1", "v1-flash", "v2").
 
-    >>> collate_fn = get_collator("v3", processor, model, debug=True)
+    >>> collate_fn = get_collator("v2", processor, model, debug=True)
     >>> isinstance(collate_fn, AssistantOnlyCollator)
     True
     """

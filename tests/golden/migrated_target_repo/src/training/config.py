@@ -5,7 +5,7 @@ Two ``SFTConfig`` factories mirror the two training runs of the notebook:
 
 - ``create_training_config``: the first run (v1) - all non-vision tokens are
   trained (use with ``AllTokensCollator``).
-- ``create_training_config``: the second run (v3) - only the
+- ``create_training_config``: the second run (v2) - only the
   assistant answers are trained (use with ``AssistantOnlyCollator``).
 
 Both keep ``remove_unused_columns=False`` (the collator needs the ``image`` and
