@@ -220,6 +220,8 @@ def test_report_plot_and_wandb_runs_are_kept_beside_the_journal(verified):
     timings = report["timings"]
     assert timings["imports"] > 0 and timings["cuda_start"] == 0.0 and timings["parity"] > 0
     assert set(timings["variants"]) == set(timings["parity_variants"]) == {"v1-all-tokens", "v2-assistant-only"}
+    for parts in timings["variant_parts"].values():
+        assert parts["setup_seconds"] > 0 and parts["steps_seconds"] > 0 and parts["wandb_start_seconds"] is not None
 
     artifacts = report["artifacts"]
     plot = Path(artifacts["plot"])

@@ -143,6 +143,8 @@ def time_split(outcome: VerificationOutcome) -> dict[str, Any]:
         "user_code": inside.get("user_code"),
         "kit": inside.get("kit"),
         "variants": inside.get("variants", {}),
+        # Each variant's setup (model, collator, trainer), W&B start and training steps.
+        "variant_parts": {r["variant"]: r["timings"] for r in training.get("variants", []) if r.get("timings")},
         "parity": inside.get("parity"),
         "parity_variants": inside.get("parity_variants", {}),
     }

@@ -92,6 +92,7 @@ def train_once(state: dict[str, Any], config: Any, collator_class: type, label: 
 
     spec, processor, dataset = state["spec"], state["processor"], state["dataset"]
     describe = state.get("describe") or (lambda error: f"{type(error).__name__}: {error}")
+    setup_started = time.perf_counter()
     args = smoke_arguments(config, spec, label, report)
     name = collator_class.__name__
     model = build_tiny_model(processor, seed=SEED)
@@ -116,6 +117,8 @@ def train_once(state: dict[str, Any], config: Any, collator_class: type, label: 
                 seen["dir"] = str(Path(wandb.run.dir).parent)
 
         def on_train_begin(self, args, state, control, **kwargs):
+            # Runs after WandbCallback's on_train_begin, which starts the W&B run.
+            seen["wandb_start_seconds"] = round(time.perf_counter() - started, 3)
             self._look()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -135,6 +138,7 @@ def train_once(state: dict[str, Any], config: Any, collator_class: type, label: 
     )
     gradients.model = trainer.model
     initial = snapshot(trainer.model)
+    setup_seconds = time.perf_counter() - setup_started
     started = time.perf_counter()
     try:
         trainer.train()
@@ -159,6 +163,8 @@ def train_once(state: dict[str, Any], config: Any, collator_class: type, label: 
         "wandb_run_name": seen.get("name"),
         "wandb_run_dir": seen.get("dir"),
         "wandb_offline_run_name": offline_run_name(seen.get("dir")),
+        "setup_seconds": round(setup_seconds, 3),
+        "wandb_start_seconds": seen.get("wandb_start_seconds"),
         "steps_seconds": round(steps_seconds, 3),
     }
     del trainer, model, collator
@@ -226,7 +232,8 @@ def train_variant(state: dict[str, Any], entry: dict[str, Any], describe: Callab
         return {**record, "detail": str(error)}
     losses = run["losses"]
     record.update({key: run[key] for key in ("steps", "losses", "trainable_params", "label_masking", "gradients", "weights")})
-    record.update({key: run[key] for key in ("wandb_run_name", "wandb_offline_run_name", "wandb_run_dir", "steps_seconds")})
+    record.update({key: run[key] for key in ("wandb_run_name", "wandb_offline_run_name", "wandb_run_dir")})
+    record["timings"] = {key: run[key] for key in ("setup_seconds", "wandb_start_seconds", "steps_seconds")}
     record.update(first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None)
 
     problems = masking_problems(collator_name, run["label_masking"])
