@@ -370,7 +370,7 @@ def run_verification(
     # now and works while the static checks run here.
     before = before_files(root, recipe, before_rev)
     parity_copy = ParityCopy(recipe, before if smoke else None)
-    extra = {**parity_copy.spec_options, "artifacts": str(report_path.parent) if report_path else None}
+    extra = {**parity_copy.spec_options, "artifacts": str(Path(report_path).resolve().parent) if report_path else None}
     child, setup_error = start_training_child(
         root, recipe, smoke, device, steps, adapt, keywords, interpreter, progress, timeout, extra
     )
