@@ -118,6 +118,15 @@ for record in training.get("variants", []):
     )
 for check in report["checks"]:
     print(f"  {check['name']:<16} {check['status']:<8} {check['duration_s']} s")
+split = report.get("timings") or {}
+print(
+    f"split: imports {split.get('imports')} s, CUDA start {split.get('cuda_start')} s, "
+    f"variants {split.get('variants')}, parity {split.get('parity')} s"
+)
+parity = next((c for c in report["checks"] if c["name"] == "loss parity"), {})
+for variant, result in ((parity.get("data") or {}).get("variants") or {}).items():
+    print(f"  parity {variant:<20} {result['status']}  max relative difference {result['max_relative_difference']}")
+print(f"plot and W&B offline runs: {report.get('artifacts', {}).get('plot')}, {report.get('artifacts', {}).get('wandb_runs')}")
 EOF
 echo "total: $(elapsed "$started" "$(now)") s"
 exit "$status"
