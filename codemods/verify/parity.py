@@ -178,7 +178,7 @@ class BeforeCode:
 
 def load_before(before: dict[str, Any], after_directory: str, config_class: type) -> BeforeCode:
     """Import the pre-migration code (config and collator sources, the main file's definitions)."""
-    from codemods.verify.user_code import load_main_definitions, load_source, make_config_adapter
+    from codemods.verify.user_code import load_source, make_config_adapter
 
     directory = Path(before["directory"])
     cache: dict[str, Any] = {}
@@ -189,8 +189,9 @@ def load_before(before: dict[str, Any], after_directory: str, config_class: type
         collators = load_source(before["collator_source"], directory, cache) if before["collator_source"] else None
         main_namespace, main_tree = None, None
         if before["main_file"]:
+            # Shared through the cache with a config or collator source that is the main file too.
+            main_namespace = load_source({"kind": "main", "path": before["main_file"]}, directory, cache).namespace
             main_path = directory / before["main_file"]
-            main_namespace = load_main_definitions(main_path).namespace
             main_tree = ast.parse(main_path.read_text(encoding="utf-8"), filename=str(main_path))
     adapter = make_config_adapter(config_class, adaptations)
     for loaded in (configs, collators):

@@ -110,17 +110,20 @@ def _load_before_code(spec: dict[str, Any], config_class: type, report: dict[str
 
 
 def _parity_summary(report: dict[str, Any]) -> None:
+    """The parity verdict over every variant: failed if one differs, passed if all match, else skipped."""
     parity = report["parity"]
     if parity["status"] != "pending":
         return
-    results = [record["parity"] for record in report["variants"] if record.get("parity")]
-    failed = [f"{r['variant']}: {r['parity']['detail']}" for r in report["variants"] if r.get("parity", {}).get("status") == "failed"]
+    results = {record["variant"]: record["parity"] for record in report["variants"] if record.get("parity")}
+    failed = [f"{variant}: {result['detail']}" for variant, result in results.items() if result["status"] == "failed"]
     if failed:
         parity.update(status="failed", detail="; ".join(failed))
-    elif results and all(r["status"] == "passed" for r in results):
-        parity.update(status="passed", detail=f"{len(results)} variant(s) train as before ({results[0]['detail']})")
+    elif results and all(result["status"] == "passed" for result in results.values()):
+        first = next(iter(results.values()))
+        parity.update(status="passed", detail=f"{len(results)} variant(s) train as before ({first['detail']})")
     else:
-        parity.update(status="skipped", detail="; ".join(f"{r['variant']}: {r['parity']['detail']}" for r in report["variants"] if r.get("parity")) or "no variant trained")
+        details = [f"{variant}: {result['detail']}" for variant, result in results.items()]
+        parity.update(status="skipped", detail="; ".join(details) or "no variant trained")
 
 
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
