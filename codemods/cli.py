@@ -11,11 +11,18 @@ import typer
 
 from codemods.cli_options import (
     AdaptOption,
+    AllowDirtyOption,
     ClearStaleOutputsOption,
+    DiffOption,
+    DryRunOption,
     FitStackOption,
     KeepBehaviourOption,
     KeepPathsOption,
+    OnlyOption,
     PythonOption,
+    ReportFormat,
+    ReportFormatOption,
+    StrictOption,
 )
 from codemods.cli_params import install as _convert_without_pydantic
 from codemods.consoles import plain, stderr_console, stdout_console
@@ -140,6 +147,7 @@ def status(
     keep_behaviour: KeepBehaviourOption = False,
     keep_paths: KeepPathsOption = False,
     fit_stack: FitStackOption = False,
+    output_format: ReportFormatOption = ReportFormat.text,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also say what each task does.")] = False,
 ) -> None:
     """Show the plan's tasks and whether each is pending, done or not applicable for ROOT.
@@ -150,7 +158,8 @@ def status(
     recipe).
     """
     from codemods.apply.migration import TaskState, task_states
-    from codemods.apply.render import task_table
+    from codemods.apply.output import show_status
+    from codemods.apply.progress import planning_progress
     from codemods.apply.session import Refusal
 
     _recover_interrupted(root)
@@ -161,37 +170,30 @@ def status(
             "clear_stale_outputs": clear_stale_outputs, "keep_behaviour": keep_behaviour, "keep_paths": keep_paths,
             "fit_stack": fit_stack,
         }
-        states = task_states(root, plan, options)
+        with planning_progress(stdout_console(), output_format is ReportFormat.text) as progress:
+            states = task_states(root, plan, options, progress)
     except (WorkspaceError, Refusal) as error:
         raise _fail(str(error)) from None
     if all(outcome.state is not TaskState.PENDING for outcome in states):
         _refuse_if_nothing_of_the_recipe(root, plan)
-    console = stdout_console()
-    console.print(task_table(plan, states, str(root), verbose, console.width if console.is_terminal else None))
+    show_status(stdout_console(), plan, states, root, output_format=output_format.value, verbose=verbose)
 
 
 @app.command()
 def apply(
     root: RootArgument,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show diffs and tables; write nothing.")] = False,
+    dry_run: DryRunOption = False,
     recipe: RecipeOption = None,
     main_file: MainFileOption = None,
-    only: Annotated[
-        list[str] | None,
-        typer.Option("--only", help="Run only this task (number or codemod name); repeatable.", show_default=False),
-    ] = None,
-    allow_dirty: Annotated[
-        bool, typer.Option("--allow-dirty", help="Apply even if ROOT has uncommitted changes in git.")
-    ] = False,
-    strict: Annotated[
-        bool,
-        typer.Option("--strict", help="Exit 1 without writing if any config behaviour change is unintended."),
-    ] = False,
+    only: OnlyOption = None,
+    allow_dirty: AllowDirtyOption = False,
+    strict: StrictOption = False,
     clear_stale_outputs: ClearStaleOutputsOption = False,
     keep_behaviour: KeepBehaviourOption = False,
     keep_paths: KeepPathsOption = False,
     fit_stack: FitStackOption = False,
-    diff: Annotated[bool, typer.Option("--diff/--no-diff", help="Print a unified diff per file.")] = True,
+    diff: DiffOption = None,
+    output_format: ReportFormatOption = ReportFormat.text,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list informational notes.")] = False,
 ) -> None:
     """Carry out the plan on ROOT: every change is computed in memory, then all files are written or none.
@@ -201,7 +203,9 @@ def apply(
     a dirty git tree; a name the plan would define twice; or a task that refuses to run safely).
     """
     from codemods.apply.migration import plan_migration
-    from codemods.apply.render import render_migration
+    from codemods.apply.output import show_apply
+    from codemods.apply.progress import planning_progress
+    from codemods.apply.render_json import ApplyOutcome
     from codemods.apply.session import Refusal
     from codemods.core.disk import Interrupted, LockBusy
     from codemods.core.journal import commit
@@ -221,24 +225,28 @@ def apply(
             "clear_stale_outputs": clear_stale_outputs, "keep_behaviour": keep_behaviour, "keep_paths": keep_paths,
             "fit_stack": fit_stack,
         }
-        migration = plan_migration(root, plan, only, options=options)
+        with planning_progress(stdout_console(), output_format is ReportFormat.text) as progress:
+            migration = plan_migration(root, plan, only, options=options, progress=progress)
     except (Refusal, WorkspaceError) as error:
         raise _fail(f"{error}\nnothing was written") from None
 
+    def show(outcome: ApplyOutcome, journal: str | None = None) -> None:
+        show_apply(stdout_console(), migration, root, outcome, output_format=output_format.value,
+                   show_diff=dry_run if diff is None else diff, verbose=verbose, journal=journal)
+
     if not migration.changes:
         _refuse_if_nothing_of_the_recipe(root, plan)
-    render_migration(stdout_console(), migration, show_diff=diff, verbose=verbose)
-    if not migration.changes:
-        stdout_console().print("[green]Nothing to do:[/] every selected task is already done.")
+        show(ApplyOutcome.NOTHING_TO_DO)
         raise typer.Exit(EXIT_OK)
     unintended = migration.report.unintended_changes
     if strict and unintended:
+        show(ApplyOutcome.REFUSED)
         stderr_console().print(
             f"[bold red]--strict:[/] {len(unintended)} unintended behaviour change(s); nothing was written."
         )
         raise typer.Exit(EXIT_FINDINGS)
     if dry_run:
-        stdout_console().print(f"[cyan]Dry run:[/] {len(migration.changes)} file(s) would change; nothing was written.")
+        show(ApplyOutcome.DRY_RUN)
         raise typer.Exit(EXIT_OK)
     try:
         result = commit(migration.context.workspace)
@@ -247,10 +255,7 @@ def apply(
     except (KeyboardInterrupt, Interrupted) as interruption:
         stderr_console().print(f"[bold red]interrupted[/] ({plain(str(interruption) or 'Ctrl-C')}): every file was restored")
         raise typer.Exit(130) from None
-    stdout_console().print(
-        f"[green]Applied:[/] {len(result.changes)} file(s) written. Undo with: refactor undo {plain(root)}\n"
-        f"[dim]journal: {plain(result.journal)}[/]"
-    )
+    show(ApplyOutcome.WRITTEN, journal=str(result.journal))
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -54,5 +55,82 @@ KeepPathsOption = Annotated[
         help="Leave literal copies of the directories a replaced config now writes elsewhere (an evaluation "
         "notebook's adapter path, a script's default) as they are; they are listed as still pointing at "
         "the old place. By default they follow the new directories.",
+    ),
+]
+
+
+class ReportFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+ReportFormatOption = Annotated[
+    ReportFormat,
+    typer.Option(
+        "--format",
+        help="text (for people) or json (for programs; the schema is codemods/schemas/<command>.schema.json).",
+    ),
+]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show diffs and tables; write nothing.")]
+OnlyOption = Annotated[
+    list[str] | None,
+    typer.Option("--only", help="Run only this task (number or codemod name); repeatable.", show_default=False),
+]
+AllowDirtyOption = Annotated[
+    bool, typer.Option("--allow-dirty", help="Apply even if ROOT has uncommitted changes in git.")
+]
+StrictOption = Annotated[
+    bool, typer.Option("--strict", help="Exit 1 without writing if any config behaviour change is unintended.")
+]
+DiffOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--diff/--no-diff",
+        help="Print a unified diff per file (notebooks cell by cell). Default: on with --dry-run, off when writing.",
+        show_default=False,
+    ),
+]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("vlm-refactor")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            from codemods import __version__ as installed
+        typer.echo(f"refactor {installed}")
+        raise typer.Exit()
+
+
+VersionOption = Annotated[
+    bool,
+    typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit."),
+]
+
+
+class CheckFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+
+
+CheckFormatOption = Annotated[
+    CheckFormat, typer.Option("--format", help="text (rich), json, github (workflow annotations) or sarif.")
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option("--exclude", help="Glob of paths to skip, on top of .gitignore; repeatable.", show_default=False),
+]
+JobsOption = Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")]
+ExitZeroOption = Annotated[
+    bool, typer.Option("--exit-zero", help="Exit 0 even when stale names are found (2 still means an error).")
+]
+StatisticsOption = Annotated[
+    bool,
+    typer.Option(
+        "--statistics", help="Show how many stale names there are of each old name and kind instead of each one."
     ),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -19,6 +20,10 @@ from codemods.core.workspace import FileChange, Workspace
 COMMANDS_PACKAGE = "codemods.apply.commands"
 # Not a recipe task: after the tasks, every paired notebook is rebuilt from its migrated script.
 NOTEBOOK_STEP = Task("notebooks", "sync_paired_notebook", "Keep paired notebooks in sync with their scripts")
+
+
+# Told before each step: the task, how many steps are done, how many there are, how many files changed so far.
+PlanningProgress = Callable[[Task, int, int, int], None]
 
 
 class TaskState(str, Enum):
@@ -83,6 +88,7 @@ def plan_migration(
     options: dict[str, object] | None = None,
     *,
     keep_going: bool = False,
+    progress: PlanningProgress | None = None,
 ) -> Migration:
     """Compute every change in memory; nothing is written.
 
@@ -96,7 +102,9 @@ def plan_migration(
         raise Refusal(FIT_STACK_OPTION, str(error)) from None
     context = Context(Workspace(root), recipe, options=run_options)
     migration = Migration(context, select_tasks(recipe, only))
-    for task in migration.tasks:
+    for done, task in enumerate(migration.tasks):
+        if progress is not None:
+            progress(task, done, len(migration.tasks) + 1, len(context.workspace.touched_since({})))
         command = load_codemod(task.codemod)
         savepoint, first_note = context.workspace.savepoint(), len(context.report.notes)
         try:
@@ -115,6 +123,8 @@ def plan_migration(
         migration.outcomes.append(replace(outcome, description=command.DESCRIPTION))
     context.report.behaviour_changes[:] = fitted_changes(context.report.behaviour_changes, stack_fit(run_options))
     savepoint = context.workspace.savepoint()
+    if progress is not None:
+        progress(NOTEBOOK_STEP, len(migration.tasks), len(migration.tasks) + 1, len(context.workspace.touched_since({})))
     sync_paired_notebooks(context, NOTEBOOK_STEP)
     synced = context.workspace.touched_since(savepoint)
     if synced and not any(outcome.paths for outcome in migration.outcomes):
@@ -146,6 +156,8 @@ def _ensure_python_still_parses(context: Context) -> None:
             ) from None
 
 
-def task_states(root: Path, recipe: Recipe, options: dict[str, object] | None = None) -> list[TaskOutcome]:
+def task_states(
+    root: Path, recipe: Recipe, options: dict[str, object] | None = None, progress: PlanningProgress | None = None
+) -> list[TaskOutcome]:
     """Each task's state from the same single planning pass `apply` makes: its own share of the change set."""
-    return plan_migration(root, recipe, keep_going=True, options=options).outcomes
+    return plan_migration(root, recipe, keep_going=True, options=options, progress=progress).outcomes

@@ -1,16 +1,21 @@
-"""Rich rendering of migrations, task states and errors. No logic lives here."""
+"""Rich rendering of migrations and task states, for people. No logic lives here.
+
+Diffs are plain unified diff text, never inside a panel: on a terminal each line is
+coloured, and a copied ``.py`` diff is still a patch ``git apply`` takes. A notebook is
+shown cell by cell (see :mod:`codemods.apply.notebook_diff`).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from rich.console import Console, Group
-from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
 from codemods.apply.migration import Migration, TaskOutcome, TaskState
+from codemods.apply.notebook_diff import cell_diffs, is_notebook, read_cells
 from codemods.apply.session import Level, Report
 from codemods.behaviour_tables import change_tables, titled
 from codemods.consoles import visible
@@ -19,6 +24,10 @@ from codemods.core.workspace import FileChange
 
 _STATE_STYLE = {TaskState.PENDING: "yellow", TaskState.DONE: "green", TaskState.NOT_APPLICABLE: "dim"}
 _LEVEL_STYLE = {Level.INFO: "cyan", Level.NOTICE: "cyan", Level.WARNING: "yellow", Level.ERROR: "red"}
+# Longest prefix first: "+++" is a file header, "+" an added line.
+_DIFF_STYLE = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"), ("\\", "dim"))
+_CELL_HEADER_STYLE = "bold magenta"
+ACTIONS = {"modified": "modify", "created": "create", "deleted": "delete"}
 
 
 def task_table(
@@ -44,15 +53,49 @@ def task_table(
     return titled(f"{recipe.title} — {root}", table)
 
 
+def notebook_diff_text(change: FileChange) -> str | None:
+    """The per-cell view of a notebook change; None when a side is no notebook (its raw diff is shown then)."""
+    path = visible(change.path, one_line=True)
+    if change.after is None:
+        cells = read_cells(change.before)
+        return f"{path}: notebook deleted ({len(cells)} cells)\n" if cells is not None else None
+    cells = cell_diffs(change)
+    if cells is None:
+        return None
+    if not cells:
+        return f"{path}: notebook metadata changed (no cell source or output differs)\n"
+    action = "created" if change.before is None else f"{len(cells)} cell(s) changed"
+    shown = [f"notebook {path}: {action}\n"]
+    for cell in cells:
+        shown.append(f"{visible(cell.header, one_line=True)}\n{visible(cell.hunks)}")
+    return "".join(shown)
+
+
+def diff_text(change: FileChange) -> str:
+    """What a person reads for one file: a plain unified diff, or a notebook's cells."""
+    if is_notebook(change):
+        cells = notebook_diff_text(change)
+        if cells is not None:
+            return cells
+    return visible(change.unified_diff())
+
+
+def _coloured(text: str, notebook: bool) -> Text:
+    coloured = Text()
+    for line in text.splitlines(keepends=True):
+        style = next((style for prefix, style in _DIFF_STYLE if line.startswith(prefix)), "")
+        if notebook and not style and not line.startswith(" "):
+            style = _CELL_HEADER_STYLE  # in a notebook's view, a line that is no hunk line is a header
+        coloured.append(line, style)
+    return coloured
+
+
 def print_diff(console: Console, change: FileChange) -> None:
-    """Coloured in a terminal; elsewhere the plain unified diff, never cropped, so it can be saved as a patch."""
-    diff = visible(change.unified_diff())
-    if not console.is_terminal:
-        console.print(diff, markup=False, highlight=False, soft_wrap=True, end="")
-        return
-    body = Syntax(diff, "diff", theme="ansi_dark", word_wrap=True) if diff else Text("(binary or empty)")
-    title = Text(f"{change.kind}: {visible(change.path, one_line=True)}")
-    console.print(Panel(body, title=title, title_align="left", border_style="blue"))
+    """Whole lines, never wrapped or boxed: coloured on a terminal, plain text elsewhere."""
+    text = diff_text(change)
+    if not text:
+        text = f"{visible(change.path, one_line=True)}: {change.kind} (binary or empty)\n"
+    console.print(_coloured(text, is_notebook(change)), soft_wrap=True, end="")
 
 
 def behaviour_tables(report: Report) -> list[Group]:
@@ -98,6 +141,7 @@ def summary_table(migration: Migration) -> Group:
 
 
 def render_migration(console: Console, migration: Migration, show_diff: bool = True, verbose: bool = False) -> None:
+    """What a dry run shows: every diff (unless turned off), the behaviour tables, the notes and the summary."""
     if show_diff:
         for change in migration.changes:
             print_diff(console, change)
@@ -106,3 +150,35 @@ def render_migration(console: Console, migration: Migration, show_diff: bool = T
     for line in notes_lines(migration.report, verbose):
         console.print(line)
     console.print(summary_table(migration))
+
+
+def carried_out(migration: Migration) -> list[str]:
+    """The ids of the tasks whose changes were planned (and, after a real apply, written)."""
+    return [outcome.task.id for outcome in migration.outcomes if outcome.state is TaskState.PENDING and outcome.paths]
+
+
+def render_applied(
+    console: Console, migration: Migration, root: Path, journal: str, show_diff: bool = False, verbose: bool = False
+) -> None:
+    """What a real apply shows: diffs only when asked, the behaviour tables, notes, and a short summary."""
+    changes = migration.changes
+    if show_diff:
+        for change in changes:
+            print_diff(console, change)
+    for table in behaviour_tables(migration.report):
+        console.print(table)
+    for line in notes_lines(migration.report, verbose):
+        console.print(line)
+    kinds = Counter(change.kind for change in changes)
+    counted = ", ".join(f"{kinds[kind]} {kind}" for kind in ("modified", "created", "deleted") if kinds[kind])
+    tasks = carried_out(migration)
+    summary = Text.assemble(("Applied:", "green"), f" {len(changes)} file(s) written ({counted}); ")
+    summary.append(f"{len(tasks)} task(s) carried out: {', '.join(visible(task) for task in tasks) or 'none'}")
+    unintended = len(migration.report.unintended_changes)
+    if unintended:
+        summary.append(f"; {unintended} unintended behaviour change(s), listed above", style="yellow")
+    console.print(summary, soft_wrap=True)
+    for change in changes:
+        console.print(Text(f"  {change.kind:<8}  {visible(change.path, one_line=True)}"), soft_wrap=True)
+    console.print(Text(f"journal: {visible(journal, one_line=True)}", style="dim"), soft_wrap=True)
+    console.print(Text(f"Undo with: refactor undo {visible(root, one_line=True)}"), soft_wrap=True)
