@@ -104,8 +104,11 @@ def test_apply_fit_stack_writes_code_the_installed_stack_accepts(tmp_path, accep
     differing = [new for old, new in zip(before, after) if old != new]
     assert differing and all(f"left out by {OPTION}" in line for line in differing)
 
-    # The behaviour table names --fit-stack as the reason logging_dir changes.
-    report = runner.invoke(app, ["apply", str(make_repo(tmp_path / "dry")), "--dry-run", "--fit-stack", "--no-diff"])
-    rows = [line for line in report.output.splitlines() if "logging_dir" in line and "unintended" in line]
-    assert not rows, rows
+    # The behaviour table names --fit-stack as the reason logging_dir changes, and --keep-behaviour pins
+    # every other field back without setting the left-out one again: --strict passes.
+    kept = make_repo(tmp_path / "kept")
+    report = runner.invoke(app, ["apply", str(kept), "--fit-stack", "--keep-behaviour", "--strict", "--no-diff"])
     assert report.exit_code == 0, report.output
+    rows = [line for line in report.output.splitlines() if "logging_dir" in line and "│" in line]
+    assert rows and all("intended: left out by --fit-stack" in row for row in rows), rows
+    assert {k.name for k in config_keywords(kept, recipe)} <= accepted

@@ -158,6 +158,8 @@ class ConfigFunction:
     stack_notes: dict[str, str]
     # Fields that name directories: other literals naming the same directory follow their new value.
     path_fields: tuple[str, ...] = ("output_dir", "logging_dir")
+    # Fields of the plan the installed config class does not accept, left out by `apply --fit-stack`.
+    left_out: tuple[str, ...] = ()
 
     @property
     def parameters(self) -> tuple[Parameter, ...]:

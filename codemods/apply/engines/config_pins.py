@@ -87,7 +87,8 @@ def pin_changes(
 ) -> Pinned:
     """Pin every change the plan does not intend; ``already_kept`` are set by the caller's own replace()."""
     factory = recipe_factory(function, output_root)
-    planned = set(factory.derived) | set(overrides or {})
+    # A field --fit-stack left out cannot be pinned: the installed config class would refuse it.
+    planned = set(factory.derived) | set(overrides or {}) | set(function.left_out)
     given = {kw.name: kw for kw in keywords}
     pins: dict[str, Keyword] = {}
     unpinned = []

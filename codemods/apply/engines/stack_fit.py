@@ -88,6 +88,7 @@ def fit_function(function: ConfigFunction, accepted: frozenset[str] | None, labe
         locals=tuple(local for local in function.locals if local.name not in unused),
         stack_notes={k: v for k, v in function.stack_notes.items() if k not in rejected},
         path_fields=tuple(name for name in function.path_fields if name not in rejected),
+        left_out=tuple(rejected),
     )
     return StackFit(function, fitted, rejected, unused, label)
 
