@@ -3,43 +3,61 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from codemods.cli_help import APP_HELP
+from codemods.cli_help import install as _conventional_help
 from codemods.cli_options import (
     AdaptOption,
     AllowDirtyOption,
+    BeforeOption,
+    CheckFormat,
+    CheckFormatOption,
+    CheckPathsArgument,
     ClearStaleOutputsOption,
+    Device,
+    DeviceOption,
     DiffOption,
     DryRunOption,
+    ExcludeOption,
+    ExitCodeOption,
+    ExitZeroOption,
     FitStackOption,
+    JobsOption,
     KeepBehaviourOption,
     KeepPathsOption,
+    MainFileOption,
+    MigratedRootArgument,
     OnlyOption,
     PythonOption,
+    QuietOption,
+    RecipeOption,
     ReportFormat,
     ReportFormatOption,
+    ReportOption,
+    RootArgument,
+    SmokeOption,
+    StatisticsOption,
+    StepsOption,
     StrictOption,
+    UndoRootArgument,
+    VersionOption,
+    verbose_option,
 )
 from codemods.cli_params import install as _convert_without_pydantic
+from codemods.cli_recovery import recover_interrupted as _recover_interrupted
 from codemods.consoles import plain, stderr_console, stdout_console
 from codemods.core.preflight import RootError, check_root, missing_main_file, nothing_of_the_recipe
-from codemods.core.project_settings import MainFileError, main_file_argument
+from codemods.core.project_settings import MainFileError, discover_settings, main_file_argument
 from codemods.core.recipe import RecipeError, load_recipe
 from codemods.core.workspace import Workspace, WorkspaceError
+from codemods.verbosity import verdict_only
 
 app = typer.Typer(
-    help=(
-        "Carry out a written refactoring plan on a VLM training repository.\n\n"
-        "The plan is a recipe (the bundled one is 'Clean Up & Consolidate Training Configs'): "
-        "`status` shows which of its tasks are pending, `apply --dry-run` shows every change "
-        "as a diff plus a table of config behaviour changes, `apply` writes all files or none, "
-        "`undo` restores them, `check` guards against stale names in CI, and `verify` proves "
-        "the migrated code still trains."
-    ),
+    help=APP_HELP,
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
@@ -49,59 +67,15 @@ _convert_without_pydantic()  # half a second per run otherwise (see cli_params)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 
-RootArgument = Annotated[
-    Path,
-    typer.Argument(
-        help="Repository directory to migrate, or a single main file (.py) or notebook (.ipynb): then only "
-        "that file is migrated.",
-        show_default=False,
-    ),
-]
-RecipeOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--recipe",
-        help="Recipe TOML describing the plan. Default: \\[tool.refactor] recipe in ROOT's pyproject.toml, "
-        "else the bundled plan.",
-        show_default=False,
-    ),
-]
-MainFileOption = Annotated[
-    str | None,
-    typer.Option(
-        "--main-file",
-        help="The repository's main notebook-script, when it is not the recipe's (e.g. train.py): a path inside "
-        "ROOT. Default: \\[tool.refactor] main_file in ROOT's pyproject.toml, else the recipe's.",
-        show_default=False,
-    ),
-]
+
+@app.callback()
+def _main(version: VersionOption = False) -> None:
+    """Options that come before the command."""
 
 
 def _fail(message: str) -> typer.Exit:
     stderr_console().print(f"[bold red]error:[/] {plain(message)}")
     return typer.Exit(EXIT_BAD_INPUT)
-
-
-def _recover_interrupted(root: Path) -> None:
-    """Roll back what a killed `refactor apply` or `undo` left half-written, and say so, before anything else."""
-    from codemods.core.disk import LockBusy
-    from codemods.core.journal import JournalError, recover
-
-    if not root.exists():
-        return
-    try:
-        recovered = recover(root)
-    except LockBusy as busy:
-        stderr_console().print(f"[yellow]warning:[/] {plain(str(busy))}; what follows may be out of date")
-        return
-    except (JournalError, WorkspaceError, OSError) as error:
-        raise _fail(f"cannot recover an interrupted transaction: {error}") from None
-    for done in recovered:
-        stderr_console().print(
-            f"[yellow]recovered:[/] an interrupted `refactor {plain(done.label)}` was rolled back; "
-            f"{len(done.restored)} file(s) restored to their exact previous bytes"
-            + (f" ({plain(', '.join(done.restored))})" if done.restored else "")
-        )
 
 
 def _refuse_if_nothing_of_the_recipe(root: Path, plan) -> None:
@@ -114,27 +88,31 @@ def _refuse_if_nothing_of_the_recipe(root: Path, plan) -> None:
         raise _fail(reason)
 
 
-def _recipe(root: Path, recipe: Path | None, main_file: str | None = None):
+def _recipe(root: Path, recipe: Path | None, main_file: str | None = None, *, quiet: bool = False):
     """The recipe for ROOT (with ROOT's own main file), once ROOT is a directory, a Python file or a notebook."""
     try:
         check_root(root)
     except RootError as error:
         raise _fail(str(error)) from None
     try:
-        return load_recipe(recipe, root, main_file_argument(root, main_file) if main_file else None)
+        plan = load_recipe(recipe, root, main_file_argument(root, main_file) if main_file else None)
+        warnings = discover_settings(root).warnings if recipe is None and not quiet else ()
     except MainFileError as error:
         raise _fail(str(error)) from None
     except RecipeError as error:
         raise _fail(f"bad recipe: {error}") from None
+    for warning in warnings:
+        stderr_console().print(f"[yellow]warning:[/] {plain(warning)}")
+    return plan
 
 
-def _say_if_main_file_missing(root: Path, plan) -> None:
+def _say_if_main_file_missing(root: Path, plan, quiet: bool = False) -> None:
     """Without its main file the tasks that edit it show "not applicable": say why, and how to name yours."""
     try:
         message = missing_main_file(root, plan)
     except WorkspaceError:
         return
-    if message:
+    if message and not quiet:
         stderr_console().print(f"[yellow]warning:[/] {plain(message)}")
 
 
@@ -149,34 +127,47 @@ def status(
     fit_stack: FitStackOption = False,
     output_format: ReportFormatOption = ReportFormat.text,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also say what each task does.")] = False,
+    quiet: QuietOption = False,
+    exit_code: ExitCodeOption = False,
 ) -> None:
     """Show the plan's tasks and whether each is pending, done or not applicable for ROOT.
 
     States come from the same planning pass `apply` makes (which files would each task change?),
-    never from a marker file; give it the planning options you give apply. Exit codes: 0 shown, 2 bad
+    never from a marker file; give it the planning options you give apply. A task whose target is not
+    in ROOT and never was is not applicable, not done.
+
+    Exit codes: 0 shown (with --exit-code: nothing pending), 1 with --exit-code: a task is pending, 2 bad
     input (ROOT missing, not a Python file or notebook, or a directory holding nothing of the recipe; a bad
-    recipe).
+    recipe; a task that refuses to run safely, as `apply` would).
     """
     from codemods.apply.migration import TaskState, task_states
     from codemods.apply.output import show_status
     from codemods.apply.progress import planning_progress
     from codemods.apply.session import Refusal
+    from codemods.apply.verdicts import blocked_tasks, pending_tasks, status_verdict
 
     _recover_interrupted(root)
-    plan = _recipe(root, recipe, main_file)
-    _say_if_main_file_missing(root, plan)
+    plan = _recipe(root, recipe, main_file, quiet=quiet)
+    _say_if_main_file_missing(root, plan, quiet)
     try:
         options = {
             "clear_stale_outputs": clear_stale_outputs, "keep_behaviour": keep_behaviour, "keep_paths": keep_paths,
             "fit_stack": fit_stack,
         }
-        with planning_progress(stdout_console(), output_format is ReportFormat.text) as progress:
+        with planning_progress(stdout_console(), output_format is ReportFormat.text and not quiet) as progress:
             states = task_states(root, plan, options, progress)
     except (WorkspaceError, Refusal) as error:
         raise _fail(str(error)) from None
     if all(outcome.state is not TaskState.PENDING for outcome in states):
         _refuse_if_nothing_of_the_recipe(root, plan)
-    show_status(stdout_console(), plan, states, root, output_format=output_format.value, verbose=verbose)
+    with verdict_only(stdout_console(), quiet) as console:
+        show_status(console, plan, states, root, output_format=output_format.value, verbose=verbose)
+        if output_format is ReportFormat.text:
+            console.print(status_verdict(states))
+    blocked = blocked_tasks(states)
+    if blocked:
+        raise _fail(f"{len(blocked)} task(s) refuse to run (task {', '.join(blocked)}); `refactor apply` would refuse too")
+    raise typer.Exit(EXIT_FINDINGS if exit_code and pending_tasks(states) else EXIT_OK)
 
 
 @app.command()
@@ -195,10 +186,13 @@ def apply(
     diff: DiffOption = None,
     output_format: ReportFormatOption = ReportFormat.text,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list informational notes.")] = False,
+    quiet: QuietOption = False,
+    exit_code: ExitCodeOption = False,
 ) -> None:
     """Carry out the plan on ROOT: every change is computed in memory, then all files are written or none.
 
-    Exit codes: 0 success (or nothing to do), 1 --strict found unintended behaviour changes, 2 bad input
+    Exit codes: 0 success (or nothing to do), 1 --strict found unintended behaviour changes, or with
+    --exit-code changes were pending (a dry run that would change files, an apply that wrote some), 2 bad input
     (ROOT missing, not a Python file or notebook, or a directory holding nothing of the recipe; a bad recipe;
     a dirty git tree; a name the plan would define twice; or a task that refuses to run safely).
     """
@@ -211,8 +205,8 @@ def apply(
     from codemods.core.journal import commit
 
     _recover_interrupted(root)
-    plan = _recipe(root, recipe, main_file)
-    _say_if_main_file_missing(root, plan)
+    plan = _recipe(root, recipe, main_file, quiet=quiet)
+    _say_if_main_file_missing(root, plan, quiet)
     try:
         if not dry_run and not allow_dirty:
             dirty = Workspace(root).is_dirty()
@@ -223,16 +217,17 @@ def apply(
                 )
         options = {
             "clear_stale_outputs": clear_stale_outputs, "keep_behaviour": keep_behaviour, "keep_paths": keep_paths,
-            "fit_stack": fit_stack,
+            "fit_stack": fit_stack, "dry_run": dry_run,
         }
-        with planning_progress(stdout_console(), output_format is ReportFormat.text) as progress:
+        with planning_progress(stdout_console(), output_format is ReportFormat.text and not quiet) as progress:
             migration = plan_migration(root, plan, only, options=options, progress=progress)
     except (Refusal, WorkspaceError) as error:
         raise _fail(f"{error}\nnothing was written") from None
 
     def show(outcome: ApplyOutcome, journal: str | None = None) -> None:
-        show_apply(stdout_console(), migration, root, outcome, output_format=output_format.value,
-                   show_diff=dry_run if diff is None else diff, verbose=verbose, journal=journal)
+        with verdict_only(stdout_console(), quiet) as console:
+            show_apply(console, migration, root, outcome, output_format=output_format.value,
+                       show_diff=dry_run if diff is None else diff, verbose=verbose, journal=journal)
 
     if not migration.changes:
         _refuse_if_nothing_of_the_recipe(root, plan)
@@ -247,7 +242,7 @@ def apply(
         raise typer.Exit(EXIT_FINDINGS)
     if dry_run:
         show(ApplyOutcome.DRY_RUN)
-        raise typer.Exit(EXIT_OK)
+        raise typer.Exit(EXIT_FINDINGS if exit_code else EXIT_OK)
     try:
         result = commit(migration.context.workspace)
     except (OSError, LockBusy, WorkspaceError) as error:
@@ -256,12 +251,15 @@ def apply(
         stderr_console().print(f"[bold red]interrupted[/] ({plain(str(interruption) or 'Ctrl-C')}): every file was restored")
         raise typer.Exit(130) from None
     show(ApplyOutcome.WRITTEN, journal=str(result.journal))
+    raise typer.Exit(EXIT_FINDINGS if exit_code else EXIT_OK)
 
 
 @app.command()
 def undo(
-    root: RootArgument,
+    root: UndoRootArgument,
     force: Annotated[bool, typer.Option("--force", help="Restore even files edited after the migration.")] = False,
+    verbose: verbose_option("list every restored file (the default already does)") = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Restore the files of the last `refactor apply` on ROOT to their exact previous bytes and modes."""
     from codemods.core.disk import Interrupted, LockBusy
@@ -278,32 +276,21 @@ def undo(
     except (KeyboardInterrupt, Interrupted):
         stderr_console().print("[bold red]interrupted:[/] undo was rolled back; the files are as they were")
         raise typer.Exit(130) from None
-    for path in restored:
+    for path in restored if not quiet else ():
         stdout_console().print(f"restored {plain(path)}")
     stdout_console().print(f"[green]Undone:[/] {len(restored)} file(s) restored.")
 
 
-class OutputFormat(str, Enum):
-    text = "text"
-    json = "json"
-    github = "github"
-    sarif = "sarif"
-
-
 @app.command()
 def check(
-    root: RootArgument,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="text (rich), json, github (workflow annotations) or sarif.")
-    ] = OutputFormat.text,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option("--exclude", help="Glob of paths to skip, on top of .gitignore; repeatable.", show_default=False),
-    ] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")] = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Also say which files were skipped and why (symlinks, syntax).")
-    ] = False,
+    paths: CheckPathsArgument,
+    output_format: CheckFormatOption = CheckFormat.text,
+    exclude: ExcludeOption = None,
+    jobs: JobsOption = None,
+    verbose: verbose_option("say which files were skipped and why (symlinks, syntax)") = False,
+    quiet: QuietOption = False,
+    statistics: StatisticsOption = False,
+    exit_zero: ExitZeroOption = False,
     recipe: RecipeOption = None,
     main_file: MainFileOption = None,
 ) -> None:
@@ -312,65 +299,57 @@ def check(
     Scans Python files and notebooks (code, markdown and stored outputs). Columns are 1-based and counted
     in characters. A line ending in `# refactor: allow-stale` is allowed. Old names in stored notebook
     outputs are reported as warnings (they record past runs) and do not fail the check.
-    Exit codes: 0 clean, 1 stale names found, 2 error (ROOT missing or unreadable, not a Python file or
-    notebook, or holding none to check; a bad recipe; an unreadable file).
-    """
-    from codemods.check import CheckError, find_stale
-    from codemods.check.formats import render_github, render_json, render_sarif, render_text
 
-    _recover_interrupted(root)
-    plan = _recipe(root, recipe, main_file)
-    progress = output_format is OutputFormat.text and sys.stderr.isatty()
+    Given files (as a pre-commit hook passes them), each is checked within the repository that holds it,
+    with the recipe that repository's pyproject.toml names; other files are skipped.
+
+    Exit codes: 0 clean (always, with --exit-zero, unless an error), 1 stale names found, 2 error (a PATH
+    missing or unreadable, a directory holding nothing to check; a bad recipe; an unreadable file).
+    """
+    from codemods.check import CheckError, CheckResult, find_stale
+    from codemods.check.output import show_check
+    from codemods.check.paths import find_stale_in_files, merged, targets
+
     try:
-        result = find_stale(root, plan, exclude=exclude or (), jobs=jobs, progress=progress)
+        chosen = targets(paths, exclude or ())
     except CheckError as error:
         raise _fail(str(error)) from None
-    if result.files_scanned == 0 and not result.errors:
-        # A check that read nothing is a wrong path or an --exclude that hides everything, not a clean tree.
-        hidden = " (after --exclude)" if exclude else ""
-        raise _fail(f"nothing to check: {root} holds no Python file or notebook{hidden}")
-    if output_format is OutputFormat.text:
-        render_text(result, stdout_console())
-        if verbose:
-            for note in result.notes:
-                stdout_console().print(f"[dim]note: {plain(note)}[/]")
-    else:
-        renderers = {
-            OutputFormat.json: render_json,
-            OutputFormat.github: render_github,
-            OutputFormat.sarif: lambda r: render_sarif(r, plan),
-        }
-        sys.stdout.write(renderers[output_format](result))
-        if verbose:
-            for note in result.notes:
-                stderr_console().print(f"note: {plain(note)}")
-    raise typer.Exit(result.exit_code)
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
+    results, plan = [], None
+    for target in chosen:
+        _recover_interrupted(target.root)
+        plan = _recipe(target.root, recipe, main_file, quiet=quiet)
+        progress = output_format is CheckFormat.text and not quiet and sys.stderr.isatty()
+        try:
+            if target.files is None:
+                result = find_stale(target.root, plan, exclude=exclude or (), jobs=jobs, progress=progress)
+            else:
+                result = find_stale_in_files(target.root, plan, target.files)
+        except CheckError as error:
+            raise _fail(str(error)) from None
+        if target.files is None and result.files_scanned == 0 and not result.errors:
+            # A check that read nothing is a wrong path or an --exclude that hides everything, not a clean tree.
+            hidden = " (after --exclude)" if exclude else ""
+            raise _fail(f"nothing to check: {target.root} holds no Python file or notebook{hidden}")
+        results.append(result)
+    result = merged(results) if results else CheckResult([], 0, 0, [], [])
+    show_check(result, plan, output_format.value, verbose=verbose, quiet=quiet, statistics=statistics)
+    raise typer.Exit(result.exit_code if not exit_zero or result.errors else EXIT_OK)
 
 
 @app.command()
 def verify(
-    root: RootArgument,
-    smoke: Annotated[
-        bool, typer.Option("--smoke/--no-smoke", help="Also run a short LoRA training on the tiny Qwen2-VL kit.")
-    ] = True,
-    device: Annotated[Device, typer.Option("--device", help="Where the smoke run trains.")] = Device.auto,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps per variant in the smoke run.")] = 5,
-    report: Annotated[
-        Path | None, typer.Option("--report", help="Write the JSON report here (default: beside the apply journal).", show_default=False)
-    ] = None,
+    root: MigratedRootArgument,
+    smoke: SmokeOption = True,
+    device: DeviceOption = Device.auto,
+    steps: StepsOption = 5,
+    report: ReportOption = None,
     recipe: RecipeOption = None,
     main_file: MainFileOption = None,
     adapt: AdaptOption = False,
     python: PythonOption = None,
-    before: Annotated[
-        str | None, typer.Option("--before", help="ROOT before the migration, as a git revision (default: the apply journal).", show_default=False)
-    ] = None,
+    before: BeforeOption = None,
+    verbose: verbose_option("show every check (the default already does)") = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Prove the migrated ROOT is sound: no stale names, files parse, the stack accepts the config, and (with
     --smoke) it still trains.
@@ -388,7 +367,7 @@ def verify(
     from codemods.verify.report import default_report_path, render_artifacts, write_report
 
     _recover_interrupted(root)
-    plan = _recipe(root, recipe, main_file)
+    plan = _recipe(root, recipe, main_file, quiet=quiet)
     _refuse_if_nothing_of_the_recipe(root, plan)
     try:
         interpreter = check_interpreter(python) if python is not None else None
@@ -400,12 +379,17 @@ def verify(
                                    interpreter=interpreter, before_rev=before, report_path=report_path)
     except BeforeError as error:
         raise _fail(str(error)) from None
-    render_verification(outcome, stdout_console())
-    for table in behaviour_tables(outcome):
+    with verdict_only(stdout_console(), quiet) as console:
+        render_verification(outcome, console)
+    for table in behaviour_tables(outcome) if not quiet else ():
         stdout_console().print(table)
-    render_artifacts(write_report(outcome, report_path), stdout_console())
+    artifacts = write_report(outcome, report_path)
+    if not quiet:
+        render_artifacts(artifacts, stdout_console())
     raise typer.Exit(outcome.exit_code)
 
+
+_conventional_help(app)  # after every command is registered
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -57,6 +57,76 @@ KeepPathsOption = Annotated[
         "the old place. By default they follow the new directories.",
     ),
 ]
+RootArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="ROOT",
+        help="Repository directory to migrate, or a single main file (.py) or notebook (.ipynb): then only that "
+        "file is migrated.",
+        show_default=False,
+    ),
+]
+MigratedRootArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="ROOT",
+        help="The migrated repository directory, or the single main file (.py) or notebook (.ipynb) that was "
+        "migrated.",
+        show_default=False,
+    ),
+]
+UndoRootArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="ROOT",
+        help="The repository directory (or single file) given to the `refactor apply` to undo.",
+        show_default=False,
+    ),
+]
+CheckPathsArgument = Annotated[
+    list[Path],
+    typer.Argument(
+        metavar="PATH",
+        help="What to check: a repository directory, checked as a whole; or files (as pre-commit passes them), "
+        "each checked within the repository that holds it, with that repository's recipe. Files that are no "
+        "Python file or notebook are skipped.",
+        show_default=False,
+    ),
+]
+RecipeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--recipe",
+        help="Recipe TOML describing the plan. Default: the recipe named by \\[tool.refactor] in the nearest "
+        "pyproject.toml above ROOT that has that table, else the bundled plan.",
+        show_default=False,
+    ),
+]
+MainFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--main-file",
+        help="The repository's main notebook-script, when it is not the recipe's (e.g. train.py): a path inside "
+        "ROOT. Default: \\[tool.refactor] main_file (relative to its pyproject.toml), else the recipe's.",
+        show_default=False,
+    ),
+]
+QuietOption = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Print only errors and the final verdict line."),
+]
+ExitCodeOption = Annotated[
+    bool,
+    typer.Option(
+        "--exit-code",
+        help="Exit 1 when changes are pending (a CI gate, like black --check), 0 when nothing is pending.",
+    ),
+]
+
+
+def verbose_option(what: str):
+    """``-v/--verbose``, saying what it adds to this command's output."""
+    return Annotated[bool, typer.Option("--verbose", "-v", help=f"Also {what}.")]
 
 
 class ReportFormat(str, Enum):
@@ -132,5 +202,28 @@ StatisticsOption = Annotated[
     bool,
     typer.Option(
         "--statistics", help="Show how many stale names there are of each old name and kind instead of each one."
+    ),
+]
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+SmokeOption = Annotated[
+    bool, typer.Option("--smoke/--no-smoke", help="Also run a short LoRA training on the tiny Qwen2-VL kit.")
+]
+DeviceOption = Annotated[Device, typer.Option("--device", help="Where the smoke run trains.")]
+StepsOption = Annotated[int, typer.Option("--steps", min=1, help="Training steps per variant in the smoke run.")]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option("--report", help="Write the JSON report here (default: beside the apply journal).", show_default=False),
+]
+BeforeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--before", help="ROOT before the migration, as a git revision (default: the apply journal).", show_default=False
     ),
 ]
