@@ -88,14 +88,14 @@ def _refuse_if_nothing_of_the_recipe(root: Path, plan) -> None:
         raise _fail(reason)
 
 
-def _recipe(root: Path, recipe: Path | None, main_file: str | None = None, *, quiet: bool = False):
+def _recipe(root: Path, recipe: Path | None, main_file: str | None = None, *, relabel: bool = True, quiet: bool = False):
     """The recipe for ROOT (with ROOT's own main file), once ROOT is a directory, a Python file or a notebook."""
     try:
         check_root(root)
     except RootError as error:
         raise _fail(str(error)) from None
     try:
-        plan = load_recipe(recipe, root, main_file_argument(root, main_file) if main_file else None)
+        plan = load_recipe(recipe, root, main_file_argument(root, main_file) if main_file else None, relabel=relabel)
         warnings = discover_settings(root).warnings if recipe is None and not quiet else ()
     except MainFileError as error:
         raise _fail(str(error)) from None
@@ -317,7 +317,7 @@ def check(
     results, plan = [], None
     for target in chosen:
         _recover_interrupted(target.root)
-        plan = _recipe(target.root, recipe, main_file, quiet=quiet)
+        plan = _recipe(target.root, recipe, main_file, relabel=False, quiet=quiet)  # the check greps for relabels
         progress = output_format is CheckFormat.text and not quiet and sys.stderr.isatty()
         try:
             if target.files is None:

@@ -704,10 +704,10 @@ def test_every_notebook_finding_carries_its_cell(tmp_path: Path, monkeypatch: py
     assert {f.kind for f in result.findings if f.cell == 0} == {"markdown cell"}
 
 
-def test_kinds_used_by_check_are_exactly_those_documented_in_core_occurrences(tmp_path: Path):
+def test_kinds_used_by_check_are_exactly_those_documented_in_core_kinds(tmp_path: Path):
     import ast
 
-    from codemods.core import occurrences
+    from codemods.core import kinds as occurrences
 
     tree = ast.parse(Path(occurrences.__file__).read_text(encoding="utf-8"))
     documented = {}

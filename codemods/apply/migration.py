@@ -15,6 +15,7 @@ from codemods.apply.engines.stack_fit import StackProbeError, fit_recipe, fitted
 from codemods.apply.locations import in_user_lines
 from codemods.apply.session import Context, Refusal
 from codemods.core.recipe import Recipe, RecipeError, Task
+from codemods.core.relabel import with_relabelled
 from codemods.core.workspace import FileChange, Workspace
 
 COMMANDS_PACKAGE = "codemods.apply.commands"
@@ -96,6 +97,7 @@ def plan_migration(
     edits are dropped, and the pass goes on; otherwise the refusal propagates and nothing is planned.
     """
     run_options = dict(options or {})
+    recipe = with_relabelled(recipe, root)  # a recipe loaded without ROOT: its relabels are found here
     try:
         recipe = fit_recipe(recipe, run_options)
     except StackProbeError as error:

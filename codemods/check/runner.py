@@ -23,6 +23,8 @@ from codemods.check.findings import CheckError, CheckResult, Finding
 from codemods.check.scan import _Outcome, _Scanner
 from codemods.core.kinds import NOTEBOOK_OUTPUT, UNPARSED_TEXT
 from codemods.core.recipe import Recipe
+from codemods.core.relabel import literals as relabel_literals
+from codemods.core.relabel import with_relabelled
 from codemods.core.workspace import GitGrep, Workspace, WorkspaceError
 
 SUFFIXES = (".py", ".ipynb")
@@ -109,11 +111,12 @@ def find_stale(
         workspace = Workspace(root)
     except (WorkspaceError, OSError) as error:
         raise CheckError(str(error)) from None
-    scanner = _Scanner(str(workspace.directory), _display_root(root), recipe, workspace.single_file)
     notes: list[str] = []
     grep = None
     if prefilter != "python" and workspace.git_root is not None and workspace.single_file is None:
-        grep = GitGrep.start(workspace.directory, [*recipe.old_names, *recipe.prose_relabels], SUFFIXES)  # runs while the files are listed
+        # One grep runs while the files are listed: for the old names, and for what relabelled names hold.
+        words = [*recipe.old_names, *recipe.prose_relabels, *relabel_literals(recipe.relabels)]
+        grep = GitGrep.start(workspace.directory, words, SUFFIXES)
         classifier = _ClassifierImport()  # and LibCST loads meanwhile, in case a file holds an old name
     else:
         classifier = None
@@ -124,18 +127,19 @@ def find_stale(
             grep.cancel()
         raise CheckError(str(error)) from None
     relatives = [r for r in listed if not excluded(r, exclude)]
-    notes += [f"{scanner.display(r)}: skipped, {why}" for r, why in sorted(workspace.skipped_symlinks.items())]
-    errors = [f"{scanner.display(r)}: cannot list: {why}" for r, why in sorted(workspace.unlistable.items())]
 
     to_scan = relatives
     prefiltered = False
-    if grep is not None:
-        matched = grep.finish()
-        if matched is None:
-            notes.append(f"git grep failed ({grep.problem}); every file was read instead")
-        else:
-            to_scan = [r for r in relatives if r in matched]
-            prefiltered = True
+    matched = grep.finish() if grep is not None else None
+    if grep is not None and matched is None:
+        notes.append(f"git grep failed ({grep.problem}); every file was read instead")
+    elif matched is not None:
+        to_scan = [r for r in relatives if r in matched]
+        prefiltered = True
+    recipe = with_relabelled(recipe, root, matched)
+    scanner = _Scanner(str(workspace.directory), _display_root(root), recipe, workspace.single_file)
+    notes += [f"{scanner.display(r)}: skipped, {why}" for r, why in sorted(workspace.skipped_symlinks.items())]
+    errors = [f"{scanner.display(r)}: cannot list: {why}" for r, why in sorted(workspace.unlistable.items())]
 
     if classifier is not None and to_scan:
         classifier.wait()  # before any fork: a child must not inherit a half-held import lock

@@ -338,14 +338,17 @@ def _parse(data: Table, source: str) -> Recipe:
     return recipe
 
 
-def load_recipe(path: Path | None = None, root: Path | None = None, main_file: str | None = None) -> Recipe:
+def load_recipe(
+    path: Path | None = None, root: Path | None = None, main_file: str | None = None, *, relabel: bool = True
+) -> Recipe:
     """Load the recipe: an explicit file, else the target's [tool.refactor], else the bundled plan.
 
     Given ROOT, every path the recipe names must lead to a file inside it (through
     symbolic links too): a recipe a repository names for itself is input like any other.
     ROOT's own main file, ``main_file`` (``--main-file``) or else ``[tool.refactor]
     main_file``, replaces the recipe's ``plan.main_file``; with an explicit recipe
-    file, pyproject.toml is not read at all.
+    file, pyproject.toml is not read at all. ``relabel=False`` leaves the relabelled names to
+    be found later (``check`` finds them in the files its own ``git grep`` lists).
     """
     settings = pyproject_settings(Path(root)) if path is None and root is not None else {}
     if path is None and root is not None:
@@ -364,9 +367,10 @@ def load_recipe(path: Path | None = None, root: Path | None = None, main_file: s
     if root is not None:
         recipe = with_main_file(recipe, Path(root), main_file, settings.get("main_file"))
         confine_to_root(recipe, Path(root))
-        from codemods.core.relabel import with_relabelled  # reads ROOT's files: only when a ROOT is given
+        if relabel:
+            from codemods.core.relabel import with_relabelled  # reads ROOT's files: only when a ROOT is given
 
-        recipe = with_relabelled(recipe, Path(root))
+            recipe = with_relabelled(recipe, Path(root))
     return recipe
 
 

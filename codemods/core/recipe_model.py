@@ -234,6 +234,8 @@ class Recipe:
     relabels: tuple[Relabel, ...] = ()
     # The identifiers the relabels found in one repository, as renames (see codemods.core.relabel).
     relabelled: tuple[Rename, ...] = ()
+    # Whether ``relabelled`` was looked for in a ROOT (an empty tuple alone cannot say).
+    relabels_resolved: bool = field(default=False, compare=False)
 
     def task(self, task_id: str) -> Task:
         for task in self.tasks:

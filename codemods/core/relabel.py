@@ -24,14 +24,20 @@ from codemods.core.workspace import GitGrep, Workspace, WorkspaceError
 SUFFIXES = (".py", ".ipynb")
 
 
-def with_relabelled(recipe: Recipe, root: Path) -> Recipe:
-    """``recipe`` with the renames its relabels find under ROOT (the recipe itself when it has none)."""
-    if not recipe.relabels:
+def with_relabelled(recipe: Recipe, root: Path, candidates: set[str] | None = None) -> Recipe:
+    """``recipe`` with the renames its relabels find under ROOT (the recipe itself when it has none).
+
+    ``candidates``: the files a caller's own ``git grep`` found holding one of :func:`literals`
+    (``check`` greps once for everything); otherwise they are looked for here.
+    """
+    if recipe.relabels_resolved:
         return recipe
+    if not recipe.relabels:
+        return replace(recipe, relabels_resolved=True)
     workspace = Workspace(root)
     taken = {rename.old for rename in recipe.all_renames}
     found: dict[str, tuple[str, Relabel]] = {}
-    for text in _texts(workspace, _literals(recipe.relabels)):
+    for text in _texts(workspace, literals(recipe.relabels), candidates):
         for relabel in recipe.relabels:
             for match in relabel.pattern.finditer(text):
                 old = match.group(0)
@@ -42,17 +48,22 @@ def with_relabelled(recipe: Recipe, root: Path) -> Recipe:
         Rename(old, new, relabel.description or f"relabelled from {relabel.old} to {relabel.new}")
         for old, (new, relabel) in sorted(found.items())
     )
-    return replace(recipe, relabelled=renames)
+    return replace(recipe, relabelled=renames, relabels_resolved=True)
 
 
-def _literals(relabels: tuple[Relabel, ...]) -> list[str]:
+def literals(relabels: tuple[Relabel, ...]) -> list[str]:
+    """Fixed strings every relabelled identifier holds (``_v3``, ``v3_``, ``_V3``, ``V3_``)."""
     labels = {label for relabel in relabels for label in (relabel.old.lower(), relabel.old.upper())}
     return sorted({f"_{label}" for label in labels} | {f"{label}_" for label in labels})
 
 
-def _texts(workspace: Workspace, literals: list[str]):
+def _texts(workspace: Workspace, literals: list[str], candidates: set[str] | None):
     """The code of every Python file and notebook that holds one of ``literals`` (notebooks: their cells' sources)."""
-    for relative in _candidates(workspace, literals):
+    if candidates is None:
+        listed = _candidates(workspace, literals)
+    else:
+        listed = sorted(p for p in candidates if p.endswith(SUFFIXES) and not set(p.split("/")[:-1]) & SKIPPED_DIRS)
+    for relative in listed:
         try:
             data = workspace.read_bytes(relative)
         except WorkspaceError:
