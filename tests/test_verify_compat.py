@@ -210,3 +210,16 @@ def test_adapt_trains_in_the_second_interpreter_and_is_never_plainly_passed(adap
     assert data["training"]["interpreter"] == str(training_python)
     assert data["versions"]["interpreter"] == str(training_python)
     assert data["training"]["imports"]["src.training.config"] == {"missing": []}
+
+
+def test_a_field_the_stack_lacks_may_change_only_by_no_longer_being_set():
+    from codemods.core.config_values import BehaviourChange, Impact
+    from codemods.verify.compat import stack_excused
+
+    def row(field, after, impact=Impact.UNINTENDED):
+        return BehaviourChange("main.py", "training_args", field, '"./logs"', after, impact, "the plan gives …")
+
+    rows = [row("logging_dir", "None"), row("logging_dir", '"./other"'), row("eval_steps", "None")]
+    excused = stack_excused(rows, {"logging_dir"}, "trl 1.16.0 / transformers 5.23.0")
+    assert [r.impact for r in excused] == [Impact.INTENDED, Impact.UNINTENDED, Impact.UNINTENDED]
+    assert "(trl 1.16.0 / transformers 5.23.0) does not accept logging_dir" in excused[0].reason

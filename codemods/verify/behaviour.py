@@ -15,6 +15,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from codemods.core.before_tree import BeforeTree
 from codemods.core.config_values import (
@@ -27,6 +28,7 @@ from codemods.core.config_values import (
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import Workspace, WorkspaceError
 from codemods.verify.built_configs import ConfigReader, Unreadable
+from codemods.verify.compat import lacking_fields, stack_excused
 from codemods.verify.report import FAILED, PASSED, SKIPPED, CheckOutcome, VerificationOutcome
 
 BEHAVIOUR = "config behaviour"
@@ -146,12 +148,17 @@ def describe(change: BehaviourChange) -> str:
     return f"{where}: {change.field} {change.before} -> {change.after} ({change.reason})"
 
 
-def check_config_behaviour(root: Path, recipe: Recipe, before: BeforeTree | None) -> CheckOutcome:
+def check_config_behaviour(
+    root: Path, recipe: Recipe, before: BeforeTree | None, stack: dict[str, Any] | None = None
+) -> CheckOutcome:
+    """``stack`` is the training child's report: fields its config class lacks may change (see compat)."""
     if recipe.config_function is None:
         return CheckOutcome(BEHAVIOUR, SKIPPED, "the recipe has no config function")
     if before is None:
         return CheckOutcome(BEHAVIOUR, SKIPPED, NO_BEFORE)
     changes, unreadable, compared = config_changes(root, recipe, before)
+    if stack is not None:
+        changes = stack_excused(changes, *lacking_fields(stack))
     rows = [{**asdict(change), "impact": change.impact.value} for change in changes]
     data = {"before": before.source, "configs": compared, "changes": rows, "unreadable": unreadable}
     unintended = [c for c in changes if c.impact is Impact.UNINTENDED]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from codemods.core.config_class import versions_label
+from codemods.core.config_values import BehaviourChange, Impact
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import Workspace, WorkspaceError
 from codemods.verify.report import ADAPTED, COMPAT, FAILED, PASSED, SKIPPED, CheckOutcome
@@ -138,6 +139,30 @@ def config_keywords(root: Path, recipe: Recipe) -> list[ConfigKeyword]:
             continue
         found.extend(keywords_in_source(source, path, function.config_class, builders))
     return found
+
+
+def stack_excused(changes: list[BehaviourChange], lacking: set[str], label: str) -> list[BehaviourChange]:
+    """A field the code stopped setting because the installed config class lacks it changes of necessity.
+
+    (``apply --fit-stack`` leaves such a field out; a hand refactor may drop it too.) The row stays in
+    the table, intended, saying why; a field the code still sets is judged by stack compatibility.
+    """
+    return [
+        dataclasses.replace(
+            change,
+            impact=Impact.INTENDED,
+            reason=f"the installed config class ({label}) does not accept {change.field}: no code can set it",
+        )
+        if change.field in lacking and change.impact is Impact.UNINTENDED and change.after == "None"
+        else change
+        for change in changes
+    ]
+
+
+def lacking_fields(report: dict[str, Any]) -> tuple[set[str], str]:
+    """The plan's fields the training interpreter's config class lacks, and its versions, from the child's report."""
+    compat = report.get("compat") or {}
+    return set(compat.get("lacking", [])), versions_label(compat.get("versions", {}))
 
 
 # ----------------------------------------------------------------------------- the section

@@ -171,7 +171,9 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         report["completed"] = True
         return report
     real_class = _import_class(spec["config_class"])
-    report["compat"] = check_keywords(real_class, spec["config_class"], spec.get("keywords") or [])
+    report["compat"] = check_keywords(
+        real_class, spec["config_class"], spec.get("keywords") or [], spec.get("fields") or []
+    )
     if not cuda_available:
         report["compat"]["device_note"] = f"torch {torch.__version__} sees no CUDA device"
     cache: dict[str, LoadedCode] = {}

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -67,6 +66,7 @@ class SmokeSpec:
     adapt: bool = False  # train with the adapted config when the stack refuses a keyword
     imports: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # {module: names it must define}
     keywords: tuple[dict[str, Any], ...] = ()  # the config code's keywords, found statically (verify.compat)
+    fields: tuple[str, ...] = ()  # the plan's config fields: which of them the stack lacks is reported
     before: dict[str, Any] | None = None  # the pre-migration copy trained for loss parity (verify.parity)
     before_missing: str = ""  # why there is no pre-migration code (the parity section says it)
     artifacts: str | None = None  # where W&B keeps the offline runs: beside the report
@@ -152,6 +152,7 @@ def build_spec(root: Path, recipe, device: str, steps: int, **options: Any) -> S
         device=device,
         steps=steps,
         stack_notes=dict(function.stack_notes),
+        fields=tuple(dict.fromkeys([f.name for f in function.fields] + list(function.library_defaults))),
         **options,
     )
 

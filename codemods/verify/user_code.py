@@ -143,8 +143,14 @@ def probe_imports(modules: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
     return results
 
 
-def check_keywords(config_class: type, class_path: str, keywords: list[dict[str, Any]]) -> dict[str, Any]:
-    """The static half of stack compatibility: which of the repository's keywords the class does not accept."""
+def check_keywords(
+    config_class: type, class_path: str, keywords: list[dict[str, Any]], fields: list[str] = ()
+) -> dict[str, Any]:
+    """The static half of stack compatibility: which of the repository's keywords the class does not accept.
+
+    ``lacking`` lists which of ``fields`` (the plan's) the class does not declare: code that no longer
+    sets one of those changes its value because it cannot, which the behaviour section excuses.
+    """
     from codemods.core.config_class import accepted_keywords, stack_versions
 
     accepted = accepted_keywords(config_class)
@@ -154,6 +160,7 @@ def check_keywords(config_class: type, class_path: str, keywords: list[dict[str,
         "accepted_fields": None if accepted is None else len(accepted),
         "versions": stack_versions(),
         "rejected": list(dict.fromkeys(rejected)),
+        "lacking": [] if accepted is None else [name for name in fields if name not in accepted],
         "adaptations": [],
         "built": [],
     }
