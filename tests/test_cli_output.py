@@ -146,7 +146,10 @@ def variant(tmp_path_factory) -> Path:
 # ------------------------------------------------------------------ JSON and schemas
 def test_every_schema_is_a_draft_2020_12_schema_shipped_with_the_package():
     names = sorted(path.name for path in SCHEMAS.glob("*.schema.json"))
-    assert {"apply.schema.json", "status.schema.json", "check.schema.json", "verify-report.schema.json"} <= set(names)
+    assert names == [
+        "apply.schema.json", "check-statistics.schema.json", "check.schema.json", "status.schema.json",
+        "verify-report.schema.json",
+    ]
     for name in names:
         schema = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -217,6 +220,9 @@ def test_check_json_matches_its_schema(fresh, migrated):
     assert any(finding["cell"] is not None for finding in findings)
     clean = refactor("check", migrated[0], "--format", "json")
     validate(json.loads(clean.stdout), "check.schema.json")
+    counted = refactor("check", fresh, "--statistics", "--format", "json")
+    validate(json.loads(counted.stdout), "check-statistics.schema.json")
+    assert sum(row["count"] for row in json.loads(counted.stdout)) == len(findings)
 
 
 def test_verify_report_matches_its_schema(migrated, tmp_path):
@@ -336,8 +342,9 @@ def test_diff_on_a_real_apply_when_asked(tmp_path):
 
 
 # ------------------------------------------------------------------ terminal
-def test_in_a_terminal_the_diff_is_coloured_lines_without_a_panel(fresh):
-    code, raw = in_a_terminal("apply", fresh, "--dry-run", "--only", "4")
+@pytest.mark.parametrize("columns", [40, 120])
+def test_in_a_terminal_the_diff_is_coloured_whole_lines_without_a_panel(fresh, columns):
+    code, raw = in_a_terminal("apply", fresh, "--dry-run", "--only", "4", columns=columns)
     assert code == 0, raw
     assert "\x1b[" in raw  # coloured
     screen = final_screen(raw)
