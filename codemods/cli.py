@@ -311,8 +311,10 @@ def check(
     from codemods.check.paths import find_stale_in_files, merged, targets
 
     try:
+        if len(paths) == 1:
+            check_root(paths[0])  # one PATH is a ROOT; among several, what the check does not read is skipped
         chosen = targets(paths, exclude or ())
-    except CheckError as error:
+    except (CheckError, RootError) as error:
         raise _fail(str(error)) from None
     results, plan = [], None
     for target in chosen:

@@ -21,9 +21,21 @@ def test_deletes_the_script_when_the_main_file_supersedes_it(tmp_path):
 
 
 def test_already_gone_is_a_no_op_with_a_message(tmp_path):
+    (tmp_path / "analyze_tokens.py").write_text("print('tokens')\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "analyze_tokens.py"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "rm", "-q", "analyze_tokens.py"], cwd=tmp_path, check=True)
     changed, report = run_codemod(tmp_path, "delete_superseded_script", {MAIN: MAIN_WITH_FUNCTION})
     assert changed == {}
     assert any("already gone" in n.message for n in report.notes)
+    assert not report.not_applicable
+
+
+def test_a_script_the_repository_never_had_makes_the_task_not_applicable(tmp_path):
+    changed, report = run_codemod(tmp_path, "delete_superseded_script", {MAIN: MAIN_WITH_FUNCTION})
+    assert changed == {}
+    assert report.not_applicable and any("no commit or earlier apply had it" in n.message for n in report.notes)
 
 
 def test_refuses_when_the_main_file_lacks_the_function(tmp_path):
@@ -57,4 +69,4 @@ def test_tracked_file_deletion_is_reported_as_staged(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run(["git", "add", "analyze_tokens.py"], cwd=tmp_path, check=True)
     _, report = run_codemod(tmp_path, "delete_superseded_script", files)
-    assert any("deletion staged in git" in n.message for n in report.notes)
+    assert any("(the deletion is staged in git)" in n.message for n in report.notes)

@@ -112,7 +112,6 @@ def test_a_main_file_path_from_the_current_directory_is_taken_inside_root(repo: 
     [
         ('main_file = "nope.py"', None, "tool.refactor.main_file: 'nope.py' is no file in ROOT"),
         ('main_file = ""', None, "tool.refactor.main_file is empty"),
-        ('main-file = "train.py"', None, "unknown key 'main-file' (known keys: main_file, recipe)"),
         ('main_file = "../train.py"', None, "leads out of ROOT"),
         ('main_file = "notes.md"', None, "is not a Python file"),
         (None, "nope.py", "--main-file: 'nope.py' is no file in ROOT"),

@@ -139,7 +139,7 @@ def test_dry_run_lists_every_relabelled_identifier(tmp_path):
         capture_output=True, text=True, cwd=REPO_ROOT, check=False,
     )
     assert done.returncode == 0, done.stderr
-    line = next(line for line in done.stdout.splitlines() if "relabelled (v3 -> v2)" in line)
+    line = next(line for line in done.stdout.splitlines() if "would relabel (v3 -> v2)" in line)
     for name in ("metrics_v3 -> metrics_v2", "trainer_v3 -> trainer_v2", "ADAPTER_PATH_V3 -> ADAPTER_PATH_V2"):
         assert name in line
 

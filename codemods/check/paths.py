@@ -21,7 +21,7 @@ from codemods.check.findings import CheckError, CheckResult
 from codemods.check.runner import SUFFIXES, _order, _scan_serial, excluded
 from codemods.check.scan import _Scanner
 from codemods.core.project_settings import repository_of
-from codemods.core.recipe import Recipe
+from codemods.core.recipe import Recipe, RecipeError
 from codemods.core.relabel import with_relabelled
 
 
@@ -44,7 +44,10 @@ def targets(paths: Sequence[Path], exclude: Sequence[str] = ()) -> list[Target]:
             continue
         if not path.name.endswith(SUFFIXES) or excluded(path.as_posix(), exclude):
             continue
-        repository = repository_of(path)
+        try:
+            repository = repository_of(path)
+        except RecipeError as error:  # a pyproject.toml on the way up that may name the recipe cannot be read
+            raise CheckError(f"bad recipe: {error}") from None
         if repository is None:
             found.setdefault(path.resolve(), Target(path))
             continue

@@ -42,7 +42,8 @@ def note_relabels(context: Context, task: Task) -> None:
         return
     listed = ", ".join(f"{rename.old} -> {rename.new}" for rename in recipe.relabelled)
     labels = ", ".join(f"{relabel.old} -> {relabel.new}" for relabel in recipe.relabels)
-    message = f"relabelled ({labels}) {len(recipe.relabelled)} identifier(s): {listed}"
+    verb = "would relabel" if context.options.get("dry_run") else "relabelled"  # a dry run says what would happen
+    message = f"{verb} ({labels}) {len(recipe.relabelled)} identifier(s): {listed}"
     if recipe.prose_relabels:
         kept = sorted({word for relabel in recipe.relabels if relabel.prose for word in relabel.exclude_containing})
         exceptions = ([f"next to {', '.join(map(repr, kept))}"] if kept else []) + ["in a path or variant name"]

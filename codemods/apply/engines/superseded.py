@@ -5,7 +5,8 @@ deleted only after checking that the main file really defines that function and
 that no Python file imports the script; otherwise the task refuses with the
 reason. In a git repository the deletion is staged, like ``git rm``. The script
 was an untracked local file in the user's checkout, so an already-missing script
-is a no-op with a message.
+is a no-op with a message when an earlier apply deleted it or git's history has it,
+and the task is not applicable when the repository never had it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from codemods.apply.engines.definitions import module_function
 from codemods.apply.engines.imports import imported_modules
 from codemods.apply.session import Context, Refusal
+from codemods.core.history import ever_present
 from codemods.core.recipe import Task
 
 
@@ -36,7 +38,10 @@ def delete_superseded_script(context: Context, task: Task) -> None:
         context.not_applicable(task.id, f"ROOT is the single file {context.workspace.single_file}")
         return
     if not context.workspace.exists(spec.path):
-        context.report.info(task.id, f"{spec.path} is already gone; nothing to delete")
+        if ever_present(context.workspace, spec.path):
+            context.report.info(task.id, f"{spec.path} is already gone; nothing to delete")
+        else:
+            context.not_applicable(task.id, f"{spec.path} is not in ROOT, and no commit or earlier apply had it")
         return
     if not context.workspace.exists(context.main_file):
         raise Refusal(task.id, f"cannot confirm {spec.superseded_by}() replaces it: {context.main_file} is missing", spec.path)
@@ -51,5 +56,11 @@ def delete_superseded_script(context: Context, task: Task) -> None:
     if users:
         raise Refusal(task.id, f"still imported by {', '.join(users)}; remove those imports first", spec.path)
     context.workspace.delete(spec.path)
-    staged = " (deletion staged in git)" if context.workspace.tracked(spec.path) else ""
-    context.report.notice(task.id, f"deleted {spec.path}: superseded by {spec.superseded_by}() in {context.main_file}{staged}")
+    tracked = context.workspace.tracked(spec.path)
+    if context.options.get("dry_run"):  # the note says what would happen, not what did
+        staged = " (the deletion would be staged in git)" if tracked else ""
+        done = f"would delete {spec.path}: it is superseded by"
+    else:
+        staged = " (the deletion is staged in git)" if tracked else ""
+        done = f"deleted {spec.path}: superseded by"
+    context.report.notice(task.id, f"{done} {spec.superseded_by}() in {context.main_file}{staged}")
