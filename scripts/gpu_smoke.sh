@@ -11,13 +11,17 @@
 #   bash scripts/gpu_smoke.sh                        # on the GPU machine, from the repository root
 #
 # Environment: PYTHON (default python3), WHEELS (default ./wheels), STEPS (default 8),
-# OUT (where verify.json and the logs go; default ./gpu-smoke-out).
+# OUT (where verify.json and the logs go; default ./gpu-smoke-out), APPLY_FLAGS (default
+# "--fit-stack --keep-behaviour": the plan's text as the installed TRL accepts it, every config
+# field kept; APPLY_FLAGS="" migrates by the plan's letter, and verify then fails stack
+# compatibility and config behaviour, naming each field).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
 WHEELS="${WHEELS:-wheels}"
 STEPS="${STEPS:-8}"
+APPLY_FLAGS="${APPLY_FLAGS-"--fit-stack --keep-behaviour"}"
 OUT="${OUT:-gpu-smoke-out}"
 
 # Pinned to the versions the test suite runs against. qwen-vl-utils is installed without its
@@ -89,7 +93,8 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 echo "== apply"
 t0=$(now)
-"$PYTHON" -m codemods.cli apply "$work/repo" --allow-dirty --clear-stale-outputs --no-diff > "$OUT/apply.log" 2>&1 \
+# shellcheck disable=SC2086 # APPLY_FLAGS is a list of flags
+"$PYTHON" -m codemods.cli apply "$work/repo" --allow-dirty --clear-stale-outputs --no-diff $APPLY_FLAGS > "$OUT/apply.log" 2>&1 \
   || { tail -n 40 "$OUT/apply.log"; echo "apply failed" >&2; exit 1; }
 t1=$(now)
 tail -n 3 "$OUT/apply.log"
