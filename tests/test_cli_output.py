@@ -234,6 +234,16 @@ def test_verify_report_matches_its_schema(migrated, tmp_path):
     assert {check["name"] for check in document["checks"]} >= {"stale names", "smoke training"}
 
 
+@pytest.mark.training
+def test_a_smoke_run_report_matches_the_schema_too(migrated, tmp_path):
+    report = tmp_path / "report.json"
+    result = refactor("verify", migrated[0], "--adapt", "--steps", "1", "--device", "cpu", "--report", report)
+    assert result.returncode in (0, 1), result.stderr
+    document = json.loads(report.read_text(encoding="utf-8"))
+    validate(document, "verify-report.schema.json")
+    assert document["training"]["variants"] and document["timings"]["training_process"] > 0
+
+
 # ------------------------------------------------------------------ diffs
 def _file_sections(output: str) -> dict[str, str]:
     """Each plain unified diff in the output, by path: from its ``---`` line to the next file or notebook."""
