@@ -323,3 +323,26 @@ def test_the_hook_runs_under_pre_commit_try_repo(tmp_path: Path):
     clean = try_repo("clean.py")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "Passed" in clean.stdout
+
+
+def test_the_readme_local_hook_works_as_written(tmp_path: Path):
+    pre_commit = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
+    if not Path(pre_commit).exists():
+        pytest.skip("pre-commit is not installed (pip install -e '.[dev]')")
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### pre-commit"):]
+    config = section[section.index("- repo: local") - len("repos:\n  "):]
+    config = config[: config.index("```")]
+    assert config.startswith("repos:\n") and "entry: refactor check\n" in config
+    repo = committed_copy(tmp_path / "project")
+    (repo / ".pre-commit-config.yaml").write_text(config, encoding="utf-8")
+    (repo / "clean.py").write_text("x = 1\n", encoding="utf-8")
+    git(repo, "add", ".pre-commit-config.yaml", "clean.py")
+    # `refactor` on PATH, as the README asks of a local hook.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    run = [pre_commit, "run", "refactor-check", "--files"]
+    stale = subprocess.run([*run, "src/data/collators.py", "clean.py"], cwd=repo, env=env, capture_output=True, text=True)
+    assert stale.returncode == 1 and "src/data/collators.py" in stale.stdout, stale.stdout + stale.stderr
+    clean = subprocess.run([*run, "clean.py"], cwd=repo, env=env, capture_output=True, text=True)
+    assert clean.returncode == 0 and "Passed" in clean.stdout, clean.stdout + clean.stderr
