@@ -52,5 +52,6 @@ def planning_progress(console: Console, enabled: bool = True) -> Iterator[Planni
                 planning, description=f"planning task {visible(task.id, one_line=True)}: {short}",
                 completed=done, total=total, files=f"{files} file(s) changed so far",
             )
+            bar.refresh()  # drawn now, not at the next tick: a quick task is still seen
 
         yield advance
