@@ -233,5 +233,5 @@ def test_pre_commit_hook_definition():
     hooks = yaml.safe_load((Path(__file__).resolve().parent.parent / ".pre-commit-hooks.yaml").read_text())
     [hook] = [h for h in hooks if h["id"] == "refactor-check"]
     assert hook["entry"] == "refactor check" and hook["language"] == "python"
-    assert hook["pass_filenames"] is False and hook["args"] == ["."]
+    assert hook["pass_filenames"] is True and "args" not in hook  # each changed file, checked in its repository
     assert set(hook["types_or"]) == {"python", "jupyter"}
