@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -273,11 +274,15 @@ def test_quiet_check_prints_the_verdict_only(tmp_path: Path):
 # ------------------------------------------------------------------ wording and status truth
 def test_a_dry_run_says_what_would_happen(tmp_path: Path):
     repo = committed_copy(tmp_path / "repo")
-    result = refactor("apply", str(repo), "--dry-run", "--no-diff")
+    result = refactor("apply", str(repo), "--dry-run", "--no-diff", "-v")
     assert result.returncode == 0, result.stderr
     assert "would delete analyze_tokens.py" in result.stdout
     assert "(the deletion would be staged in git)" in result.stdout
     assert "deleted analyze_tokens.py" not in result.stdout and "deletion staged" not in result.stdout
+    notes = [line for line in result.stdout.splitlines() if re.match(r"\s*(info|notice) \[task", line)]
+    assert any("would rename" in note for note in notes) and any("would insert" in note for note in notes)
+    past = re.compile(r"(^|\s)(renamed|replaced|removed|dropped|inserted|moved|deleted|relabelled) ")
+    assert not [note for note in notes if past.search(note.split("]", 1)[1])], notes
 
 
 def test_status_calls_a_script_the_repository_never_had_not_applicable(tmp_path: Path):

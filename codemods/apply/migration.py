@@ -14,6 +14,7 @@ from codemods.apply.engines.stack_fit import OPTION as FIT_STACK_OPTION
 from codemods.apply.engines.stack_fit import StackProbeError, fit_recipe, fitted_changes, stack_fit
 from codemods.apply.locations import in_user_lines
 from codemods.apply.session import Context, Refusal
+from codemods.apply.tense import as_planned
 from codemods.core.recipe import Recipe, RecipeError, Task
 from codemods.core.relabel import with_relabelled
 from codemods.core.workspace import FileChange, Workspace
@@ -133,6 +134,8 @@ def plan_migration(
         # Only the notebooks lag behind their scripts: say so, or `status` would call a pending apply done.
         migration.outcomes.append(TaskOutcome(NOTEBOOK_STEP, TaskState.PENDING, tuple(synced), ", ".join(synced)))
     _ensure_python_still_parses(context)
+    if run_options.get("dry_run"):
+        as_planned(context.report)  # nothing is written: the notes say what would happen
     return migration
 
 
