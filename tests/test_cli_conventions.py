@@ -241,6 +241,7 @@ def test_exit_code_is_1_while_changes_are_pending_and_0_after_apply(tmp_path: Pa
     assert status.stdout.count("\n") == 1 and "7 of 7 task(s) to apply" in status.stdout
     applied = refactor("apply", str(repo), "-q")
     assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.startswith("Applied: ") and applied.stdout.count("\n") == 1, applied.stdout
     assert refactor("apply", str(repo), "--dry-run", "--exit-code", "-q").returncode == 0
     done = refactor("status", str(repo), "--exit-code", "-q")
     assert done.returncode == 0 and done.stdout.startswith("nothing to apply"), done.stdout
