@@ -57,7 +57,7 @@ def test_fields_the_installed_class_lacks_are_commented_out_with_the_reason(plan
     written = fit.render(render_config_function(plan, ROOT))
     planned = render_config_function(plan, ROOT)
     assert set(_returned_keywords(written)) <= accepted
-    changed = [(old, new) for old, new in zip(planned.splitlines(), written.splitlines()) if old != new]
+    changed = [(old, new) for old, new in zip(planned.splitlines(), written.splitlines(), strict=True) if old != new]
     assert len(planned.splitlines()) == len(written.splitlines())
     assert len(changed) == len(lacking) + 1
     for old, new in changed:
@@ -101,7 +101,7 @@ def test_apply_fit_stack_writes_code_the_installed_stack_accepts(tmp_path, accep
     config = "src/training/config.py"
     before, after = (_function_lines((repo / config).read_text(encoding="utf-8")) for repo in (plain, fitted))
     assert len(before) == len(after)
-    differing = [new for old, new in zip(before, after) if old != new]
+    differing = [new for old, new in zip(before, after, strict=True) if old != new]
     assert differing and all(f"left out by {OPTION}" in line for line in differing)
 
     # The behaviour table names --fit-stack as the reason logging_dir changes, and --keep-behaviour pins

@@ -24,7 +24,7 @@ import pytest
 from codemods.apply.migration import plan_migration
 from codemods.core import disk as disk_module
 from codemods.core.disk import LockBusy, exclusive_lock
-from codemods.core.journal import JournalError, commit, journal_directory, latest_journal, recover, undo
+from codemods.core.journal import JournalError, commit, journal_directory, latest_journal, undo
 from codemods.core.recipe import load_recipe
 from codemods.core.workspace import FileChange, Workspace, WorkspaceError
 

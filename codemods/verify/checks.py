@@ -39,7 +39,6 @@ from codemods.verify.compat import check_compatibility, config_keywords
 from codemods.verify.health import HEALTH, check_code_health
 from codemods.verify.interpreter import Interpreter
 from codemods.verify.parity import ParityCopy, parity_outcome
-from codemods.verify.run_names import note_run_names
 from codemods.verify.report import (
     COMPAT,
     FAILED,
@@ -54,6 +53,7 @@ from codemods.verify.report import (
     format_loss,
     installed_versions,
 )
+from codemods.verify.run_names import note_run_names
 from codemods.verify.smoke_parent import (
     DEFAULT_TIMEOUT_S,
     ChildRun,

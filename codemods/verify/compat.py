@@ -239,7 +239,7 @@ def check_compatibility(
     data = {
         **compat,
         "keywords": as_dicts,
-        "findings": [{**dataclasses.asdict(f), "message": m} for f, m in zip(findings, messages)],
+        "findings": [{**dataclasses.asdict(f), "message": m} for f, m in zip(findings, messages, strict=True)],
         "adapt": adapt,
     }
     label = f"{compat.get('config_class')} ({versions_label(compat.get('versions', {}))})"

@@ -35,7 +35,7 @@ def save_loss_plot(records: list[dict[str, Any]], path: Path, device: str = "") 
     figure = Figure(figsize=(5.0 * len(curves), 3.8), dpi=100, layout="constrained")
     axes = figure.subplots(1, len(curves), squeeze=False)[0]
     shown: dict[str, Any] = {"titles": [], "labels": [], "variants": []}
-    for ax, curve in zip(axes, curves):
+    for ax, curve in zip(axes, curves, strict=True):
         if curve["before"]:
             ax.plot(range(1, len(curve["before"]) + 1), curve["before"], "o-", color="tab:gray", label="before migration", linewidth=3, alpha=0.6)
         ax.plot(range(1, len(curve["after"]) + 1), curve["after"], "x--", color="tab:blue", label="after migration")

@@ -249,7 +249,7 @@ def compare_losses(after: list[float], before: list[float], device: str) -> dict
     if not after or len(after) != len(before):
         result["detail"] = f"{len(before)} loss(es) before the migration, {len(after)} after"
         return result
-    differences = [abs(a - b) / max(abs(b), 1e-12) for a, b in zip(after, before)]
+    differences = [abs(a - b) / max(abs(b), 1e-12) for a, b in zip(after, before, strict=True)]
     worst = max(range(len(differences)), key=differences.__getitem__)
     result["max_relative_difference"] = differences[worst]
     result["passed"] = differences[worst] <= tolerance

@@ -9,9 +9,10 @@ import json
 import platform
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from codemods.core.config_class import stack_versions
 
 REPORT_FORMAT = "vlm-refactor.verify/1"
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -200,13 +201,7 @@ def render_artifacts(artifacts: dict[str, Any], console) -> None:
 
 
 def installed_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in _VERSIONED:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
+    return {"python": platform.python_version(), **stack_versions(_VERSIONED)}
 
 
 def format_loss(value: Any) -> str:

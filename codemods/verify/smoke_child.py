@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from codemods.core.config_class import stack_versions
 from codemods.verify.parity import BeforeCode, load_before, run_parity
 from codemods.verify.smoke_parent import CHILD_MODULE, EVENT_PREFIX
 from codemods.verify.smoke_training import new_record, train_once, train_variant
@@ -61,15 +62,7 @@ def _import_class(path: str) -> type:
 
 
 def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    versions = {}
-    for package in ("torch", "transformers", "trl", "peft", "datasets", "wandb"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
+    return stack_versions(("torch", "transformers", "trl", "peft", "datasets", "wandb"))
 
 
 def _prepare_environment(spec: dict[str, Any]) -> None:
