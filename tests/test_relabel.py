@@ -171,7 +171,9 @@ def test_a_relabel_label_must_be_letters_and_digits(label):
     [
         ("# Model v3 (assistant-only) - test split", ["v3"]),
         ("# v1 vs v3, side by side", ["v3"]),
-        ('tags=["assistant-only", "collator:v3"]', ["v3"]),
+        ("# logged with the tag collator:v3", ["v3"]),
+        ('get_collator("v3", processor)  # a value some code looks up', []),
+        ("the `v3` key", []),
         ("# The V3 run, then the end.", ["V3"]),
         ("# the v3 run. Next: v3 (encoder-only)", ["v3"]),
         ('variant="v3-encoder-only"', []),
@@ -198,7 +200,9 @@ def test_prose_that_names_the_run_is_relabelled_and_the_encoder_only_run_is_not(
         "# v3: assistant-only labels\n"
         'TITLE = "Model v3 (assistant-only)"\n'
         'NEXT = "v3-encoder-only"  # the v3 (encoder-only) run comes later\n'
-        "v3 = 3  # a bare label as a variable keeps its name\n",
+        "v3 = 3  # a bare label as a variable keeps its name\n"
+        'COLLATORS = {"v3": 3}  # a key, and a tag: "collator:v3"\n'
+        'TAGS = ["collator:v3"]\n',
         encoding="utf-8",
     )
     after = migrated_files(root)
@@ -209,6 +213,8 @@ def test_prose_that_names_the_run_is_relabelled_and_the_encoder_only_run_is_not(
         'TITLE = "Model v2 (assistant-only)"\n'
         'NEXT = "v3-encoder-only"  # the v3 (encoder-only) run comes later\n'
         "v3 = 3  # a bare label as a variable keeps its name\n"
+        'COLLATORS = {"v3": 3}  # a key, and a tag: "collator:v2"\n'
+        'TAGS = ["collator:v3"]\n'
     )
     main = after[MAIN]
     assert 'print("Model v2 (assistant-only) - test split")' in main

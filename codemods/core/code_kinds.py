@@ -39,6 +39,7 @@ from codemods.core.kinds import (
     POSITIONAL_ARGUMENT,
     STRING,
 )
+from codemods.core.names import reads_as_prose
 from codemods.core.occurrences import Names, Occurrence, line_at
 
 _LEAVES = (cst.Name, cst.SimpleString, cst.FormattedStringText, cst.Comment)
@@ -118,7 +119,7 @@ def _classify_module(module, first_line: int, hits: list[Occurrence], names: Nam
         if isinstance(node, cst.Comment):
             hit.prose = "comment"
         elif isinstance(node, (cst.SimpleString, cst.FormattedStringText)):
-            hit.prose = "string"
+            hit.prose = "string" if reads_as_prose(node.value) else "token"
         hit.kind = IDENTIFIER_CONTAINING if hit.substring else kind
 
 

@@ -38,3 +38,13 @@ def spliced_identifier(identifier: str, old: str, new: str, style: str) -> str:
     """``test_collate_fn_fixed_3`` -> ``test_assistant_only_collator`` (style "snake_case") or verbatim."""
     piece = snake_case(new) if style == "snake_case" else new
     return substring_pattern(old).sub(piece, identifier)
+
+
+def reads_as_prose(literal: str) -> bool:
+    """A string literal holding white space is a sentence; one without is a key, a tag or a path.
+
+    A relabelled word (``v3``) follows in sentences only: ``"Model v3 (assistant-only)"`` becomes
+    ``"Model v2 (assistant-only)"``, while ``{"v3": ...}`` or ``"collator:v3"`` are data that some
+    caller or dashboard may look up, and keep their text.
+    """
+    return any(character.isspace() for character in literal)

@@ -109,7 +109,9 @@ class Occurrence:
         self.line, self.col = line, col  # col: 0-based, in characters
         self.old, self.suggestion, self.substring = old, suggestion, substring
         self.kind: str | None = None
-        self.prose: str | None = None  # "comment" / "string" when in prose, which the rename policy governs
+        # "comment" / "string" (a sentence) / "token" (a string without white space: a key, a tag), which
+        # the rename policy governs; None in code.
+        self.prose: str | None = None
         self.source_line = ""
         self.cell: int | None = None
         self.field: tuple | None = None
@@ -183,15 +185,16 @@ def _finish(
 ) -> list[Occurrence]:
     """Fill in source lines, and drop prose that the rename policy leaves alone.
 
-    A relabelled word (``prose_only``) counts only in prose: ``v3 = ...`` or a stored output keeps it.
+    A relabelled word (``prose_only``) counts only in prose: ``v3 = ...``, ``{"v3": ...}`` or a stored
+    output keeps it (see ``names.reads_as_prose``).
     """
     kept = []
     for occurrence in found:
-        if occurrence.prose is None and occurrence.old in prose_only:
+        if occurrence.prose not in ("comment", "string") and occurrence.old in prose_only:
             continue
         if policy is not None and occurrence.prose == "comment" and not policy.comments:
             continue
-        if policy is not None and occurrence.prose == "string" and not policy.strings:
+        if policy is not None and occurrence.prose in ("string", "token") and not policy.strings:
             continue
         occurrence.source_line = line_at(lines, occurrence.line)
         kept.append(occurrence)

@@ -53,7 +53,7 @@ from codemods.core.kinds import (
     IMPORT,
     STRING,
 )
-from codemods.core.names import spliced_identifier, substring_pattern, word_pattern
+from codemods.core.names import reads_as_prose, spliced_identifier, substring_pattern, word_pattern
 from codemods.core.recipe import Recipe, RenamePolicy
 from codemods.core.sections import banner_titles
 
@@ -155,6 +155,7 @@ class RenameSymbols(cst.CSTTransformer):
         # Relabelled words (``v3``) change in comments and strings only, where they name the experiment.
         self.text_names = {**(prose_words or {}), **exact, **substrings}
         self.text_pattern = word_pattern(self.text_names, guards)
+        self.token_pattern = word_pattern({**exact, **substrings}) if prose_words else self.text_pattern
         self.counts: Counter[str] = Counter()
         self.renamed_substrings: dict[str, str] = {}
         self.legacy_calls: list[tuple[cst.CSTNode, cst.CSTNode]] = []  # (top-level statement, call target)
@@ -260,7 +261,9 @@ class RenameSymbols(cst.CSTTransformer):
 
     # ------------------------------------------------------------------ helpers
     def _replace_text(self, text: str, kind: str) -> str:
-        if self.text_pattern is None:
+        # A relabelled word changes in sentences, never in a key or a tag (names.reads_as_prose).
+        pattern = self.text_pattern if kind == COMMENT or reads_as_prose(text) else self.token_pattern
+        if pattern is None:
             return text
 
         def substitute(match: re.Match[str]) -> str:
@@ -270,7 +273,7 @@ class RenameSymbols(cst.CSTTransformer):
             self.counts[kind] += 1
             return self.text_names[old]
 
-        return self.text_pattern.sub(substitute, text)
+        return pattern.sub(substitute, text)
 
     def _string_kind(self, node: cst.SimpleString) -> str:
         parent = self._parent()

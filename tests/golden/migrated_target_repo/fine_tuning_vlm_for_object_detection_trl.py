@@ -1587,7 +1587,7 @@ try:
             "eval_steps": training_args_v2.eval_steps,
             "save_steps": training_args_v2.save_steps,
         },
-        tags=["qwen2-vl", "qlora", "object-detection", "assistant-only", "collator:v2"],
+        tags=["qwen2-vl", "qlora", "object-detection", "assistant-only", "collator:v3"],
     )
     print(f"🚀 W&B run re-initialised: {wandb.run.name}")
 except Exception as e:

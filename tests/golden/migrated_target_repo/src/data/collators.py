@@ -668,16 +668,16 @@ def print_masking_notes() -> None:
 
 COLLATORS = {
     "v1": AllTokensCollator,  # all tokens 
-    "v2": AssistantOnlyCollator,  # assistant only (AssistantOnlyCollator)
+    "v3": AssistantOnlyCollator,  # assistant only (AssistantOnlyCollator)
     # "v2": collate_fn_fixed_2,  # function, needs functools.partial
 }
 
 
 def get_collator(name: str, processor, model, **kwargs):
     """
-    Build a collator by short name ("v1", "v1-flash", "v2").
+    Build a collator by short name ("v1", "v1-flash", "v3").
 
-    >>> collate_fn = get_collator("v2", processor, model, debug=True)
+    >>> collate_fn = get_collator("v3", processor, model, debug=True)
     >>> isinstance(collate_fn, AssistantOnlyCollator)
     True
     """
