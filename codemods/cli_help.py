@@ -49,12 +49,24 @@ def install(app: Any) -> bool:
             name = f"[{name}]"
         return name + ("..." if self.nargs != 1 else "")
 
-    original_type = TyperOption.display_type_rich
+    def element_type(original: Any) -> Any:
+        # A repeatable option or a PATH... argument takes one value at a time: <path>, not <list[Path]>.
+        def display(self: Any, ctx: Any) -> str | None:
+            shown = original(self, ctx)
+            if isinstance(shown, str) and shown.startswith("<list[") and shown.endswith("]>"):
+                shown = "<" + shown[len("<list[") : -len("]>")].lower() + ">"
+            return shown
+
+        return display
+
+    option_type = element_type(TyperOption.display_type_rich)
 
     def display_type_rich(self: Any, ctx: Any) -> str | None:
-        return None if self.is_flag and self.metavar is None else original_type(self, ctx)
+        return None if self.is_flag and self.metavar is None else option_type(self, ctx)
 
     TyperArgument._usage_display_name = usage_name
     TyperOption.display_type_rich = display_type_rich
+    if hasattr(TyperArgument, "display_type_rich"):
+        TyperArgument.display_type_rich = element_type(TyperArgument.display_type_rich)
     TyperArgument._conventional_usage = True
     return True

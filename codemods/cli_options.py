@@ -98,7 +98,7 @@ RecipeOption = Annotated[
     typer.Option(
         "--recipe",
         help="Recipe TOML describing the plan. Default: the recipe named by \\[tool.refactor] in the nearest "
-        "pyproject.toml above ROOT that has that table, else the bundled plan.",
+        "pyproject.toml above the path given (ROOT, or each PATH of check) that has that table, else the bundled plan.",
         show_default=False,
     ),
 ]

@@ -126,6 +126,10 @@ def test_boolean_flags_have_no_type_column_but_valued_options_do():
     dry_run = next(line for line in text.splitlines() if "--dry-run" in line)
     recipe = next(line for line in text.splitlines() if "--recipe" in line)
     assert "<" not in dry_run and "<path>" in recipe
+    # A repeatable option or a PATH... argument takes one value at a time.
+    check = refactor("check", "--help", env={"COLUMNS": "400"}).stdout
+    assert "<list[" not in check and "<list[" not in text
+    assert "<path>" in next(line for line in check.splitlines() if "PATH " in line and "What to check" in line)
 
 
 # ------------------------------------------------------------------ config discovery
@@ -247,6 +251,23 @@ def test_exit_code_is_1_while_changes_are_pending_and_0_after_apply(tmp_path: Pa
     assert done.returncode == 0 and done.stdout.startswith("nothing to apply"), done.stdout
     undone = refactor("undo", str(repo), "-q")
     assert undone.returncode == 0 and undone.stdout.startswith("Undone:") and undone.stdout.count("\n") == 1
+
+
+def test_a_real_apply_with_exit_code_exits_1_when_it_wrote_files_like_ruff_fix(tmp_path: Path):
+    repo = committed_copy(tmp_path / "repo")
+    wrote = refactor("apply", str(repo), "--exit-code", "-q")
+    assert wrote.returncode == 1 and wrote.stdout.startswith("Applied: "), wrote.stdout + wrote.stderr
+    git(repo, "commit", "-qam", "migrated")
+    again = refactor("apply", str(repo), "--exit-code", "-q")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_quiet_verify_prints_its_verdict_only(tmp_path: Path):
+    repo = committed_copy(tmp_path / "repo")
+    failed = refactor("verify", str(repo), "--no-smoke", "-q")
+    assert failed.returncode == 1
+    lines = failed.stdout.splitlines()
+    assert len(lines) == 1 and "Verification failed" in lines[0], failed.stdout
 
 
 def test_check_exit_zero_and_statistics(tmp_path: Path):
