@@ -40,6 +40,7 @@ import time
 import traceback
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -462,42 +463,10 @@ TALLY = Tally()
 KEEP_GOING = os.environ.get("REFACTOR_FUZZ_KEEP_GOING", "1" if FUZZ else "0") not in ("", "0")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|\d+")
 
-_DATA_PACKAGE = _dotted(_data.package_init) if _data else None
-
-
-def _diff_lines(change) -> tuple[list[str], list[str]]:
-    removed, added = [], []
-    for line in change.unified_diff().splitlines()[2:]:
-        if line.startswith("-"):
-            removed.append(line[1:])
-        elif line.startswith("+"):
-            added.append(line[1:])
-    return removed, added
-
-
-def _data_package_renames_settle_later(error: BaseException) -> bool:
-    """The second apply only swaps old names for new ones on lines that import from or reach through the data package."""
-    if not isinstance(error, PropertyFailure) or not error.changes or _DATA_PACKAGE is None:
-        return False
-    olds, news = set(RECIPE.old_names), set(RECIPE.old_names.values())
-    for change in error.changes:
-        removed, added = _diff_lines(change)
-        if not removed or len(removed) != len(added) or not all(_DATA_PACKAGE in line for line in removed):
-            return False
-        for before, after in zip(removed, added, strict=True):
-            gone = Counter(re.findall(r"\w+", before)) - Counter(re.findall(r"\w+", after))
-            came = Counter(re.findall(r"\w+", after)) - Counter(re.findall(r"\w+", before))
-            if not gone or set(gone) - olds - news - {"as"} or set(came) - news:
-                return False
-    return True
-
-
-# Known bugs, each with a strict xfail regression test below: an
-# example that shows one is tallied as a known bug instead of failing, until the fix lands (then
-# the regression test passes, strict xfail turns that into a failure, and the entry goes).
-KNOWN_BUGS = {
-    "renames through the data package settle only at the second apply": _data_package_renames_settle_later,
-}
+# Known bugs (none now), each with a strict xfail regression test: an example that shows one is
+# tallied as a known bug instead of failing, until the fix lands (then the regression test passes,
+# strict xfail turns that into a failure, and the entry goes).
+KNOWN_BUGS: dict[str, Callable[[BaseException], bool]] = {}
 
 
 def refusal_kind(error: Exception) -> str:
@@ -748,8 +717,9 @@ def test_a_match_statement_in_the_main_file_is_no_crash(tmp_path):
     assert _plan_single_file(tmp_path, "match command:\n    case 1:\n        pass\n").changes == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=list(KNOWN_BUGS)[0])
-@pytest.mark.parametrize("use", ["from {package} import {old}\n", "import {package}\n{package}.{old}\n"])
+@pytest.mark.parametrize(
+    "use", ["from {package} import {old}\n", "import {package}\n{package}.{old}\n", "import {package} as _c\n_c.{old}(1)\n"]
+)
 def test_a_use_through_the_data_package_is_migrated_in_one_apply(tmp_path, use):
     package = Path(RECIPE.data_package.package_init)
     old = COLLATOR_NAMES[0]

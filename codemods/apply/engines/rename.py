@@ -116,6 +116,9 @@ def _module_renames(context: Context, path: str, level: int, module: str, old: s
     if target is None:
         return None
     names = (old, context.recipe.old_names.get(old, old))
+    package = context.recipe.data_package
+    if package is not None and target == package.package_init and names[1] in package.exports:
+        return True  # the package exports the new name once the plan is carried out (the data package task)
     return context.computed_once(_binds, target, context.workspace.read_text(target), names)
 
 
