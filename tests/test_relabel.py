@@ -171,7 +171,8 @@ def test_a_relabel_label_must_be_letters_and_digits(label):
     [
         ("# Model v3 (assistant-only) - test split", ["v3"]),
         ("# v1 vs v3, side by side", ["v3"]),
-        ("# logged with the tag collator:v3", ["v3"]),
+        ("# logged with the tag collator:v3", []),
+        ("# the v3: run, v3; and (v3)", ["v3", "v3", "v3"]),
         ('get_collator("v3", processor)  # a value some code looks up', []),
         ("the `v3` key", []),
         ("# The V3 run, then the end.", ["V3"]),
@@ -213,7 +214,7 @@ def test_prose_that_names_the_run_is_relabelled_and_the_encoder_only_run_is_not(
         'TITLE = "Model v2 (assistant-only)"\n'
         'NEXT = "v3-encoder-only"  # the v3 (encoder-only) run comes later\n'
         "v3 = 3  # a bare label as a variable keeps its name\n"
-        'COLLATORS = {"v3": 3}  # a key, and a tag: "collator:v2"\n'
+        'COLLATORS = {"v3": 3}  # a key, and a tag: "collator:v3"\n'
         'TAGS = ["collator:v3"]\n'
     )
     main = after[MAIN]

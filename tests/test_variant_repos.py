@@ -175,19 +175,26 @@ def expect_crlf(root: Path, before, after) -> None:
 
 def build_bom(tmp: Path) -> Path:
     root = copy_target(tmp / "repo")
-    path = root / CONFIG
-    path.write_bytes(BOM + path.read_bytes())
+    for relative in (CONFIG, MAIN):  # the main notebook-script too: its jupytext header follows the BOM
+        path = root / relative
+        path.write_bytes(BOM + path.read_bytes())
     commit_all(root)
     return root
 
 
 def expect_bom(root: Path, before, after) -> None:
-    data = after[CONFIG]
-    assert data != before[CONFIG], f"{CONFIG} was not migrated"
-    assert data.startswith(BOM), "the BOM was dropped"
-    assert not data[len(BOM) :].startswith(BOM), "the BOM was doubled"
-    assert data.count(BOM) == 1
-    assert b"def create_training_config" in data or b"create_training_config" in data
+    for relative in (CONFIG, MAIN):
+        data = after[relative]
+        assert data != before[relative], f"{relative} was not migrated"
+        assert data.startswith(BOM), "the BOM was dropped"
+        assert not data[len(BOM) :].startswith(BOM), "the BOM was doubled"
+        assert data.count(BOM) == 1
+    assert b"create_training_config" in after[CONFIG]
+    # The paired notebook is the one a copy without BOM gets: the header after the BOM is no code cell.
+    golden = TARGET_REPO.parent / "tests" / "golden" / "migrated_target_repo" / PAIRED
+    cells, expected = json.loads(after[PAIRED])["cells"], json.loads(golden.read_text(encoding="utf-8"))["cells"]
+    assert [c.get("metadata", {}).get("id") for c in cells] == [c.get("metadata", {}).get("id") for c in expected]
+    assert not any("".join(c["source"]).lstrip("\ufeff").startswith("# ---") for c in cells)
 
 
 def build_nested(tmp: Path) -> Path:

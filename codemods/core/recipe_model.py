@@ -57,7 +57,8 @@ class Relabel:
     def prose_alternative(self, word: str) -> str:
         """A regex for ``word`` where it names this experiment in prose.
 
-        Not inside a path, a variant or a flag (``qwen-v3/``, ``v3-encoder-only``, ``--tag=v3``),
+        Not inside a path, a variant, a tag or a flag (``qwen-v3/``, ``v3-encoder-only``,
+        ``collator:v3``, ``--tag=v3``),
         not quoted as a value (``get_collator("v3")``), and not when the rest of the phrase, up to
         the next label, holds an excluded word
         (``v3 (encoder-only)``): that is the plan's next experiment, which keeps the label.
@@ -69,7 +70,7 @@ class Relabel:
         # A word quoted on both sides ("v3", `v3`) is a value some code looks up, not prose.
         quoted = "\"'`"
         word = rf"(?:(?<![{quoted}]){re.escape(word)}|{re.escape(word)}(?![{quoted}]))"
-        return rf"(?<![A-Za-z0-9_\-/.\\=]){word}(?![A-Za-z0-9_])(?![-/.\\][A-Za-z0-9]){guard}"
+        return rf"(?<![A-Za-z0-9_\-/.\\=:]){word}(?![A-Za-z0-9_])(?![-/.\\:][A-Za-z0-9]){guard}"
 
     @property
     def pattern(self) -> re.Pattern[str]:

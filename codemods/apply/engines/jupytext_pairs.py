@@ -56,9 +56,14 @@ def _pairs(context: Context) -> tuple[Pair, ...]:
     return tuple(sorted(found.values()))
 
 
+def without_bom(script_text: str) -> str:
+    """The script as jupytext must read it: a UTF-8 BOM before its header would make the header a code cell."""
+    return script_text.removeprefix("\ufeff")
+
+
 def paired_notebook(script_path: str, script_text: str) -> tuple[str, str] | None:
     """(notebook path, the script's jupytext format) when the script's header pairs it with an ipynb."""
-    leading = _leading_comments(script_text)
+    leading = _leading_comments(without_bom(script_text))
     if "jupytext" not in leading:
         return None
     try:

@@ -21,7 +21,7 @@ import jupytext
 from jupytext.combine import combine_inputs_with_outputs
 from nbformat import NotebookNode
 
-from codemods.apply.engines.jupytext_pairs import Pair, jupytext_pairs
+from codemods.apply.engines.jupytext_pairs import Pair, jupytext_pairs, without_bom
 from codemods.apply.engines.notebook_renames import rename_in_notebook, stale_output_note
 from codemods.apply.engines.rename import exact_renames, substring_identifiers
 from codemods.apply.session import Context, Refusal
@@ -50,7 +50,7 @@ def synced_notebook(
     always the script's.
     """
     stored = jupytext.reads(notebook_text, fmt="ipynb")
-    rebuilt = jupytext.reads(script_text, fmt=script_format)
+    rebuilt = jupytext.reads(without_bom(script_text), fmt=script_format)
     combined = combine_inputs_with_outputs(
         rebuilt, _pairing_view(stored, rebuilt, renames or {}), fmt=script_format
     )
@@ -190,7 +190,7 @@ def _say_if_out_of_sync(context: Context, task: Task, pair: Pair) -> None:
     script_text = context.workspace.original_text(pair.script)
     notebook_text_ = context.workspace.original_text(pair.notebook)
     try:
-        before = jupytext.reads(script_text or "", fmt=pair.script_format).cells
+        before = jupytext.reads(without_bom(script_text or ""), fmt=pair.script_format).cells
         stored = jupytext.reads(notebook_text_ or "", fmt="ipynb").cells
     except Exception:  # noqa: BLE001 - what cannot be read cannot be compared; the sync itself says more
         return
