@@ -382,9 +382,7 @@ def verify(
     except BeforeError as error:
         raise _fail(str(error)) from None
     with verdict_only(stdout_console(), quiet) as console:
-        render_verification(outcome, console)
-    for table in behaviour_tables(outcome) if not quiet else ():
-        stdout_console().print(table)
+        render_verification(outcome, console, behaviour_tables(outcome))
     artifacts = write_report(outcome, report_path)
     if not quiet:
         render_artifacts(artifacts, stdout_console())

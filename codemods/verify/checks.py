@@ -311,6 +311,7 @@ def _announce(outcome: VerificationOutcome, smoke: bool, progress: Callable[[dic
     outcome.notices.append(message)
     if progress is not None:
         progress({"event": "runs-user-code", "message": message})
+        outcome.notices_shown = len(outcome.notices)  # said before running: the rendered report need not repeat it
 
 
 def start_training_child(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,7 @@ class VerificationOutcome:
     versions: dict[str, str] = field(default_factory=dict)
     # Said before a check ran the repository's own code, so that a report always shows it happened.
     notices: list[str] = field(default_factory=list)
+    notices_shown: int = 0  # how many of ``notices`` were already printed while verify ran
     # Where the report, its loss plot and the kept W&B offline runs are (filled by write_report).
     artifacts: dict[str, Any] = field(default_factory=dict)
 
@@ -245,15 +247,16 @@ def _training_table(records: list[dict[str, Any]]):
     return training
 
 
-def render_verification(outcome: VerificationOutcome, console) -> None:
-    """Print the outcome with rich: notices, the checks, the trained variants, then the warnings."""
+def render_verification(outcome: VerificationOutcome, console, details: Iterable[Any] = ()) -> None:
+    """Print the outcome with rich: notices, the checks, the trained variants, the warnings, ``details``
+    (renderables such as the behaviour tables), and the verdict last."""
     from rich.table import Table
     from rich.text import Text
 
     from codemods.consoles import plain, visible
 
     console.print(Text(f"Verification — {visible(outcome.root, one_line=True)}", style="italic"))
-    for notice in outcome.notices:
+    for notice in outcome.notices[outcome.notices_shown :]:
         console.print(f"[yellow]note:[/] {plain(notice)}")
     table = Table()
     table.add_column("check", no_wrap=True)
@@ -289,6 +292,8 @@ def render_verification(outcome: VerificationOutcome, console) -> None:
         console.print(f"[yellow]warning[/] [bold]{plain(warning.field)}[/]{plain(scope)}: {plain(warning.message)}")
     for note in training.get("notes") or []:
         console.print(f"[dim]note: {plain(note)}[/]")
+    for detail in details:
+        console.print(detail)
     if outcome.passed:
         console.print("[green]Verified:[/] every check passed.")
     elif outcome.result == PASSED_WITH_ADAPTATIONS:
