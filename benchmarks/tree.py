@@ -113,7 +113,11 @@ _PLANTS: tuple[tuple[str, tuple[str, ...], int, str, bool, bool], ...] = (
     ("import", ("from src.data.collators import collate_fn_fixed_3",), 0, "collate_fn_fixed_3", False, True),
     ("class definition", ("class collate_fn_fixed_fixed1:", "    pass"), 0, "collate_fn_fixed_fixed1", False, True),
     ("function definition", ("def create_sft_config(**kwargs):", "    return kwargs"), 0, "create_sft_config", False, True),
-    ("attribute", ("batch = collators.collate_fn_fixed_3(samples)",), 0, "collate_fn_fixed_3", False, True),
+    (
+        "attribute",
+        ("from src.data import collators", "batch = collators.collate_fn_fixed_3(samples)"),
+        1, "collate_fn_fixed_3", False, True,
+    ),
     ("__all__ entry", ('__all__ = ["build", "collate_fn_fixed_1"]',), 0, "collate_fn_fixed_1", False, True),
     ("annotation", ("def build(collator: collate_fn_fixed_3) -> None:", "    return None"), 0, "collate_fn_fixed_3", False, True),
     ("assignment target", ("collate_fn_fixed_1.debug = True",), 0, "collate_fn_fixed_1", False, True),

@@ -736,3 +736,33 @@ def test_kinds_used_by_check_are_exactly_those_documented_in_core_kinds(tmp_path
     # And a corpus exercising all of them yields exactly the documented kinds.
     write(tmp_path, {"mod.py": KINDS_SOURCE, "eval.ipynb": NOTEBOOK})
     assert {f.kind for f in scan(tmp_path).findings} == set(documented)
+
+
+def test_what_apply_leaves_by_binding_is_not_reported(tmp_path: Path):
+    """Some object's attribute and a class attribute spelled like an old name: apply leaves them, so check does."""
+    from codemods.apply.migration import plan_migration
+    from codemods.core.journal import commit
+    from codemods.core.recipe import load_recipe
+
+    root = tmp_path / "repo"
+    shutil.copytree(TARGET_REPO, root, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+    (root / "src" / "unrelated.py").write_text(
+        "import types\n\n"
+        "import src.data.collators as coll\n\n"
+        "registry = types.SimpleNamespace(value=None)\n"
+        "print(registry.collate_fn_fixed_1, registry.conf.collate_fn_fixed_3)\n\n\n"
+        "class Cfg:\n"
+        "    collate_fn_fixed_1 = None\n\n"
+        "    def collate_fn_fixed_3(self):\n"
+        "        return self.collate_fn_fixed_1\n\n\n"
+        "print(coll.collate_fn_fixed_1)\n",
+        encoding="utf-8",
+    )
+    git(root, "init", "-q")
+    before = [(f.line, f.old_name, f.kind) for f in scan(root).findings if f.path == "src/unrelated.py"]
+    assert before == [(16, "collate_fn_fixed_1", "attribute")]
+    commit(plan_migration(root, load_recipe(None, root)).context.workspace)
+    text = (root / "src" / "unrelated.py").read_text(encoding="utf-8")
+    assert "print(coll.AllTokensCollator)" in text and "registry.collate_fn_fixed_1" in text
+    assert "    def collate_fn_fixed_3(self):" in text
+    assert [f for f in scan(root).findings if f.kind != "notebook output"] == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import re
 import textwrap
 from collections.abc import Iterable
 
@@ -84,6 +85,8 @@ def classify(text: str, lines: list[str], hits: list[Occurrence], names: Names, 
     if not pending:
         return None
     ends = _statement_ends(text, cell)
+    # A notebook cell sees the imports of other cells: there every attribute stays reported.
+    imported = None if cell else _import_line_names(text)
     whole = [(1, len(lines))]
     ranges = whole if ends is None else _snippets(ends, (h.line for h in pending), len(lines))
     while True:
@@ -91,7 +94,7 @@ def classify(text: str, lines: list[str], hits: list[Occurrence], names: Names, 
             for first, last in ranges:
                 inside = [h for h in pending if first <= h.line <= last]
                 module = cst.parse_module("\n".join(lines[first - 1 : last]) + "\n")
-                _classify_module(module, first, inside, names, lines, file_start=first == 1 and not cell)
+                _classify_module(module, first, inside, names, lines, first == 1 and not cell, imported)
             return None
         except cst.ParserSyntaxError as error:
             if ranges is whole:  # Python names the line to fix; LibCST where it gave up
@@ -99,7 +102,40 @@ def classify(text: str, lines: list[str], hits: list[Occurrence], names: Names, 
             ranges = whole  # a statement that only parses in context: parse the file once
 
 
-def _classify_module(module, first_line: int, hits: list[Occurrence], names: Names, lines: list[str], file_start: bool):
+_IMPORT_LINE = re.compile(r"^\s*(?:from\s+[\w.]+\s+)?import\s+(.*)$", re.MULTILINE)
+_WORDS = re.compile(r"[A-Za-z_]\w*")
+
+
+def _import_line_names(text: str) -> frozenset[str]:
+    """Every identifier on an import line of ``text``: more than the names imports bind, never fewer."""
+    return frozenset(word for line in _IMPORT_LINE.findall(text) for word in _WORDS.findall(line))
+
+
+_DEFINITIONS = frozenset({ASSIGNMENT_TARGET, FUNCTION_DEFINITION, CLASS_DEFINITION})
+
+
+def _defined_in_class(node: cst.CSTNode, parents) -> bool:
+    """Whether the scope that ``node`` binds a name in is a class body."""
+    current = parents.get(node)
+    if isinstance(current, (cst.FunctionDef, cst.ClassDef)) and current.name is node:
+        current = parents.get(current)  # the definition's own name is bound in the scope around it
+    while current is not None and not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        current = parents.get(current)
+    return isinstance(current, cst.ClassDef)
+
+
+def _attribute_root(node: cst.Name, parents) -> cst.BaseExpression:
+    """``a`` of ``a.b.old``: the object an attribute chain starts from."""
+    value = parents[node].value
+    while isinstance(value, cst.Attribute):
+        value = value.value
+    return value
+
+
+def _classify_module(
+    module, first_line: int, hits: list[Occurrence], names: Names, lines: list[str], file_start: bool,
+    imported: frozenset[str] | None = None,
+):
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     parents = _parent_map(wrapper.module)
@@ -121,6 +157,12 @@ def _classify_module(module, first_line: int, hits: list[Occurrence], names: Nam
         elif isinstance(node, (cst.SimpleString, cst.FormattedStringText)):
             hit.prose = "string" if reads_as_prose(node.value) else "token"
         hit.kind = IDENTIFIER_CONTAINING if hit.substring else kind
+        if kind == ATTRIBUTE and not hit.substring and imported is not None:
+            # apply renames ``module.old`` only through an import of the module (bindings.py).
+            root = _attribute_root(node, parents)
+            hit.unrelated = not (isinstance(root, cst.Name) and root.value in imported)
+        elif kind in _DEFINITIONS and not hit.substring and _defined_in_class(node, parents):
+            hit.unrelated = True  # a method or class attribute: no module-level binding, apply leaves it
 
 
 class _Parents(cst.CSTVisitor):

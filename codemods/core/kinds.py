@@ -17,7 +17,9 @@ IMPORT = "import"
 CALL = "call"
 """``old_name(...)``: the called name; apply renames it."""
 ATTRIBUTE = "attribute"
-"""``module.old_name``; apply renames it (not on ``self``/``cls``)."""
+"""``module.old_name`` where ``module`` is an import; apply renames it. Another object's attribute
+(``self.old_name``, ``args.old_name``) and a class attribute or method are not the recipe's name: neither
+apply nor check touches them."""
 ALL_ENTRY = "__all__ entry"
 """A string in ``__all__ = [...]`` (also ``+=`` and ``.extend``); apply renames it."""
 ANNOTATION = "annotation"

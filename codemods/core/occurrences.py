@@ -102,7 +102,7 @@ class Occurrence:
     """One old name in some text; ``kind`` stays None until the text is classified."""
 
     __slots__ = ("offset", "end", "line", "col", "old", "suggestion", "substring", "kind", "prose",
-                 "source_line", "cell", "field", "field_offset")
+                 "source_line", "cell", "field", "field_offset", "unrelated")
 
     def __init__(self, offset: int, end: int, line: int, col: int, old: str, suggestion: str, substring: bool):
         self.offset, self.end = offset, end  # the characters to replace: the old name, or the whole identifier
@@ -112,6 +112,8 @@ class Occurrence:
         # "comment" / "string" (a sentence) / "token" (a string without white space: a key, a tag), which
         # the rename policy governs; None in code.
         self.prose: str | None = None
+        # ``obj.old`` where ``obj`` is no import: some object's attribute, which apply leaves alone.
+        self.unrelated = False
         self.source_line = ""
         self.cell: int | None = None
         self.field: tuple | None = None
@@ -190,6 +192,8 @@ def _finish(
     """
     kept = []
     for occurrence in found:
+        if occurrence.unrelated:
+            continue
         if occurrence.prose not in ("comment", "string") and occurrence.old in prose_only:
             continue
         if policy is not None and occurrence.prose == "comment" and not policy.comments:
