@@ -123,21 +123,27 @@ def summary_table(migration: Migration) -> Group:
     report = migration.report
     table = Table(show_header=False)
     table.add_column("what", no_wrap=True)
-    table.add_column("count", justify="right")
+    table.add_column("count", justify="right", no_wrap=True)
     table.add_row("files changed", str(kinds["modified"]))
     table.add_row("files created", str(kinds["created"]))
     table.add_row("files deleted", str(kinds["deleted"]))
     table.add_row("config blocks replaced", str(report.blocks_replaced))
     for kind, count in sorted(report.renames.items()):
         table.add_row(f"renamed: {kind}", str(count))
-    for old, new in sorted(report.substring_renames.items()):
-        table.add_row(f"identifier {old} -> {new}", "")
+    spliced = sorted(report.substring_renames.items())
+    if spliced:
+        table.add_row("identifiers holding an old name, renamed (listed below)", str(len(spliced)))
     kept = len(report.kept_fields)
     if kept:
         table.add_row("config fields kept as before (--keep-behaviour)", str(kept))
     unintended = len(report.unintended_changes)
     table.add_row("unintended behaviour changes", Text(str(unintended), style="bold red" if unintended else "green"))
-    return titled("Summary", table)
+    summary = titled("Summary", table)
+    if spliced:
+        # Below the table, where a long list wraps between names: inside, it squeezed the counts out of sight.
+        listed = ", ".join(f"{old} -> {new}" for old, new in spliced)
+        summary.renderables.append(Text(visible(f"identifiers renamed: {listed}")))
+    return summary
 
 
 def render_migration(console: Console, migration: Migration, show_diff: bool = True, verbose: bool = False) -> None:
