@@ -627,7 +627,8 @@ def _check_names_stay_bound(migration, relative: str, before: bytes, after: byte
     unbound_before, unbound_after = unbound_names(before), unbound_names(after)
     if unbound_before is None or unbound_after is None:
         return
-    renamed = {**RECIPE.old_names, **migration.report.substring_renames}
+    # The recipe as the migration ran it: with the names its relabels found (train_result_v3 -> _v2).
+    renamed = {**migration.context.recipe.old_names, **migration.report.substring_renames}
     allowed = unbound_before | {renamed[name] for name in unbound_before if name in renamed}
     lost = sorted(unbound_after - allowed)
     if lost:
