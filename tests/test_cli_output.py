@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -392,3 +393,24 @@ def test_json_on_a_terminal_is_still_only_json(fresh):
     assert code == 0, raw
     assert "\x1b" not in raw
     validate(json.loads(raw.replace("\r\n", "\n")), "status.schema.json")
+
+
+def test_the_python_part_of_a_dry_run_of_a_crlf_repository_is_a_patch_git_applies(tmp_path):
+    """CRLF files keep their line ends in the printed diff (rich would drop the \\r)."""
+    repo = tmp_path / "crlf"
+    shutil.copytree(PROJECT / "target_repo", repo, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+    for path in repo.rglob("*.py"):
+        path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "core.autocrlf=false", "add", "-A"], cwd=repo, check=True)
+    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "FORCE_COLOR")}
+    done = subprocess.run([sys.executable, "-m", "codemods.cli", "apply", str(repo), "--dry-run"],
+                          capture_output=True, env=env, cwd=PROJECT, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    sections = _file_sections(done.stdout.decode("utf-8"))
+    python = "".join(text for path, text in sections.items() if path.endswith(".py"))
+    assert "\r\n" in python
+    patch = tmp_path / "python.patch"
+    patch.write_bytes(python.encode("utf-8"))
+    checked = subprocess.run(["git", "apply", "--check", str(patch)], cwd=repo, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr

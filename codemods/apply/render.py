@@ -95,7 +95,12 @@ def print_diff(console: Console, change: FileChange) -> None:
     text = diff_text(change)
     if not text:
         text = f"{visible(change.path, one_line=True)}: {change.kind} (binary or empty)\n"
-    console.print(_coloured(text, is_notebook(change)), soft_wrap=True, end="")
+    if console.is_terminal:
+        console.print(_coloured(text, is_notebook(change)), soft_wrap=True, end="")
+    else:
+        # Written as is: rich drops the \r of CRLF lines, and `git apply` needs the patch byte for byte.
+        console.file.write(text)
+        console.file.flush()
 
 
 def behaviour_tables(report: Report) -> list[Group]:
