@@ -235,3 +235,24 @@ def test_pre_commit_hook_definition():
     assert hook["entry"] == "refactor check" and hook["language"] == "python"
     assert hook["pass_filenames"] is True and "args" not in hook  # each changed file, checked in its repository
     assert set(hook["types_or"]) == {"python", "jupyter"}
+
+
+def test_github_and_sarif_paths_start_at_the_checkout_when_run_from_a_subdirectory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """GitHub places an annotation by its path from the checkout's root; `../src/mod.py` would land nowhere."""
+    import subprocess
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "mod.py").write_text(SOURCE, encoding="utf-8")
+    (tmp_path / "nb").mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path / "nb")
+    found = find_stale(Path("../src/mod.py"), RECIPE)
+    assert found.findings and all(f.path == "../src/mod.py" for f in found.findings)
+    files = set(re.findall(r"file=([^,]+),", render_github(found)))
+    assert files == {"src/mod.py"}
+    run = json.loads(render_sarif(found, RECIPE))["runs"][0]
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
+    assert uris == {"src/mod.py"}
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == tmp_path.resolve().as_uri() + "/"

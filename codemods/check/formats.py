@@ -18,6 +18,7 @@ Notebook findings point into the ``.ipynb`` file itself (``file_line``/
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 from collections import defaultdict
@@ -32,6 +33,7 @@ from codemods.check.findings import CheckResult, Finding
 from codemods.consoles import plain, visible
 from codemods.core.kinds import IDENTIFIER_CONTAINING, UNPARSED_TEXT
 from codemods.core.recipe import Recipe
+from codemods.core.workspace import git_toplevel
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -92,17 +94,36 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _checkout() -> Path:
+    """Where annotation paths start: the git checkout around the working directory (GitHub's workspace)."""
+    cwd = Path.cwd().resolve()
+    return git_toplevel(cwd) or cwd
+
+
+def _from_checkout(path: str, checkout: Path) -> str:
+    """``path`` (as the check was given it) relative to the checkout, when it lies inside it."""
+    if Path(path).is_absolute():
+        return path
+    full = Path(os.path.normpath(Path.cwd().resolve() / path))
+    try:
+        return full.relative_to(checkout).as_posix()
+    except ValueError:
+        return path
+
+
 def render_github(result: CheckResult) -> str:
-    """GitHub Actions workflow commands, one line per finding."""
+    """GitHub Actions workflow commands, one line per finding; paths from the checkout's root (`../` would not land)."""
     lines = []
+    checkout = _checkout()
     for finding in result.findings:
         line, column = _file_position(finding)
+        path = _from_checkout(finding.path, checkout)
         lines.append(
-            f"::{finding.severity} file={_escape_property(finding.path)},line={line},col={column}::"
+            f"::{finding.severity} file={_escape_property(path)},line={line},col={column}::"
             f"{_escape_data(_message(finding))}"
         )
     for path in result.unparsed:
-        file = path.split(" (cell ", 1)[0]
+        file = _from_checkout(path.split(" (cell ", 1)[0], checkout)
         lines.append(
             f"::warning file={_escape_property(file)}::"
             f"{_escape_data(f'{path} does not parse; its old names are reported from its text')}"
@@ -168,9 +189,10 @@ def render_sarif(result: CheckResult, recipe: Recipe) -> str:
     rules = _rules(recipe)
     index = {rule["id"]: number for number, rule in enumerate(rules)}
     results = []
+    checkout = _checkout()
     for finding in result.findings:
         line, column = _file_position(finding)
-        uri, relative = _uri(finding.path)
+        uri, relative = _uri(_from_checkout(finding.path, checkout))
         artifact = {"uri": uri, **({"uriBaseId": "%SRCROOT%"} if relative else {})}
         properties = {"kind": finding.kind, "oldName": finding.old_name, "suggestion": finding.suggestion}
         if finding.cell is not None:
@@ -213,7 +235,7 @@ def render_sarif(result: CheckResult, recipe: Recipe) -> str:
                 "rules": rules,
             }
         },
-        "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().resolve().as_uri() + "/"}},
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": checkout.as_uri() + "/"}},
         "columnKind": "unicodeCodePoints",
         "invocations": [
             {
