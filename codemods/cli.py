@@ -279,6 +279,14 @@ def undo(
     for path in restored if not quiet else ():
         stdout_console().print(f"restored {plain(path)}")
     stdout_console().print(f"[green]Undone:[/] {len(restored)} file(s) restored.")
+    staged = Workspace(root).staged_otherwise(list(restored))
+    if staged:
+        listed = " ".join(plain(path) for path in staged)
+        stderr_console().print(
+            f"[yellow]warning:[/] the migration is still staged in git for {len(staged)} file(s) (added after apply); "
+            f"a commit now would record it. Unstage it with: git restore --staged -- {listed}",
+            soft_wrap=True,
+        )
 
 
 @app.command()

@@ -373,3 +373,21 @@ def test_the_readme_local_hook_works_as_written(tmp_path: Path):
     assert stale.returncode == 1 and "src/data/collators.py" in stale.stdout, stale.stdout + stale.stderr
     clean = subprocess.run([*run, "clean.py"], cwd=repo, env=env, capture_output=True, text=True)
     assert clean.returncode == 0 and "Passed" in clean.stdout, clean.stdout + clean.stderr
+
+
+def test_undo_says_when_the_migration_is_still_staged_in_git(tmp_path: Path):
+    repo = committed_copy(tmp_path / "repo")
+    assert refactor("apply", str(repo), "-q").returncode == 0
+    clean_undo = refactor("undo", str(repo), "-q")
+    assert clean_undo.returncode == 0 and "staged" not in clean_undo.stderr
+    assert refactor("apply", str(repo), "-q").returncode == 0
+    git(repo, "add", "-A")
+    staged_undo = refactor("undo", str(repo), "-q")
+    assert staged_undo.returncode == 0
+    message = " ".join(staged_undo.stderr.split())
+    assert "still staged in git" in message and "git restore --staged -- " in message
+    assert "src/data/collators.py" in message
+    # The command it gives unstages it: the index then holds the files as they are.
+    command = message.split("git restore --staged -- ", 1)[1].split()
+    git(repo, "restore", "--staged", "--", *command)
+    assert subprocess.run(["git", "diff", "--name-only"], cwd=repo, capture_output=True, text=True).stdout == ""

@@ -298,6 +298,13 @@ class Workspace:
         result = _git(self.directory, "status", "--porcelain", "--untracked-files=no", "--", pathspec)
         return [line[3:] for line in result.stdout.splitlines() if line.strip()]
 
+    def staged_otherwise(self, relatives: list[str]) -> list[str]:
+        """Those of ``relatives`` whose staged content in git differs from the file (e.g. staged, then undone)."""
+        if self.git_root is None or not relatives:
+            return []
+        result = _git(self.directory, "diff", "--name-only", "--relative", "-z", "--", *relatives, check=False)
+        return [path for path in result.stdout.split("\0") if path]
+
     def tracked(self, relative: str) -> bool:
         if self.git_root is None:
             return False
