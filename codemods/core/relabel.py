@@ -59,11 +59,7 @@ def literals(relabels: tuple[Relabel, ...]) -> list[str]:
 
 def _texts(workspace: Workspace, literals: list[str], candidates: set[str] | None):
     """The code of every Python file and notebook that holds one of ``literals`` (notebooks: their cells' sources)."""
-    if candidates is None:
-        listed = _candidates(workspace, literals)
-    else:
-        listed = sorted(p for p in candidates if p.endswith(SUFFIXES) and not set(p.split("/")[:-1]) & SKIPPED_DIRS)
-    for relative in listed:
+    for relative in _candidates(workspace, literals, candidates):
         try:
             data = workspace.read_bytes(relative)
         except WorkspaceError:
@@ -74,13 +70,13 @@ def _texts(workspace: Workspace, literals: list[str], candidates: set[str] | Non
         yield _cell_sources(text) if relative.endswith(".ipynb") else text
 
 
-def _candidates(workspace: Workspace, literals: list[str]) -> list[str]:
-    """``git grep -l`` narrows the files in a git work tree; elsewhere every file is read."""
-    if workspace.git_root is not None and workspace.single_file is None:
+def _candidates(workspace: Workspace, literals: list[str], matched: set[str] | None) -> list[str]:
+    """The files a ``git grep -l`` found (the caller's, or one run here in a git work tree); elsewhere every file."""
+    if matched is None and workspace.git_root is not None and workspace.single_file is None:
         matched = GitGrep.start(workspace.directory, literals, SUFFIXES).finish()
-        if matched is not None:
-            # git honours .gitignore; the directories the workspace never lists are left out here as there.
-            return sorted(p for p in matched if not set(p.split("/")[:-1]) & SKIPPED_DIRS)
+    if matched is not None:
+        # git honours .gitignore; the directories the workspace never lists are left out here as there.
+        return sorted(p for p in matched if p.endswith(SUFFIXES) and not set(p.split("/")[:-1]) & SKIPPED_DIRS)
     return workspace.files(SUFFIXES, trust_index=True)
 
 
