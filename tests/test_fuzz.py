@@ -795,3 +795,50 @@ def test_the_legacy_section_is_found_under_a_comment_indented_deeper(tmp_path):
     commit(migration.context.workspace)
     assert plan_migration(path, RECIPE).changes == []
     assert path.read_text(encoding="utf-8").count(banner_title(legacy.banner)) == 1
+
+
+def test_a_cr_only_file_ending_in_an_indented_block_keeps_its_line_ends(tmp_path):
+    """LibCST drops the last CR of such a file, and the LEGACY docstring used to bring LF lines."""
+    legacy = RECIPE.legacy
+    path = tmp_path / "main.py"
+    path.write_bytes(f"\ufeffclass {legacy.old}:\r    pass\rx = 1\rclass Kept:\r    pass\r".encode())
+    commit(plan_migration(path, RECIPE).context.workspace)
+    migrated = path.read_bytes()
+    assert migrated.startswith("\ufeff".encode()) and migrated.endswith(b"\r") and b"\n" not in migrated, migrated
+    assert plan_migration(path, RECIPE).changes == []
+
+
+def test_an_old_name_bound_again_by_an_import_alias_is_renamed_with_its_other_binding(tmp_path):
+    """``from pkg import old`` follows the package; ``from pkg.mod import other as old`` binds the same name."""
+    package = Path(RECIPE.data_package.package_init)
+    old, other = COLLATOR_NAMES[0], COLLATOR_NAMES[1]
+    files = {
+        package.parent.parent / "__init__.py": "",
+        package: "",
+        Path(RECIPE.data_package.collators): f"def {old}(processor, model):\n    return None\n",
+        Path("generated.py"): f"from {_dotted(package.as_posix())} import {old}\n"
+        f"from {_dotted(RECIPE.data_package.collators)} import {other} as {old}\nprint({old})\n",
+    }
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text, encoding="utf-8")
+    commit(plan_migration(tmp_path, RECIPE).context.workspace)
+    migrated = (tmp_path / "generated.py").read_text(encoding="utf-8")
+    assert unbound_names(migrated) == set() and old not in migrated, migrated
+    assert plan_migration(tmp_path, RECIPE).changes == []
+
+
+def test_a_package_init_that_calls_a_deprecated_factory_keeps_importing_it(tmp_path):
+    """A module ``__getattr__`` serves ``pkg.old`` to importers, never the package's own global lookups."""
+    spec = RECIPE.config_module
+    root = tmp_path / "repo"
+    shutil.copytree(TARGET, root, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    init = root / spec.package_init
+    old = spec.deprecated[-1].old
+    init.write_text(init.read_text(encoding="utf-8") + f"\ndefault_args = {old}()\n", encoding="utf-8")
+    before = unbound_names(init.read_bytes())
+    migration = plan_migration(root, RECIPE)
+    change = next(c for c in migration.changes if c.path == spec.package_init)
+    assert unbound_names(change.after) == before, change.after.decode()
+    commit(migration.context.workspace)
+    assert plan_migration(root, RECIPE).changes == []

@@ -23,6 +23,9 @@ BOM = "\ufeff"
 _LONE_LF = re.compile(r"(?<!\r)\n")
 
 
+_FINAL_BREAK = re.compile(r"(?:\r\n|\r|\n)\Z")
+
+
 def in_file_conventions(code: str, current: str) -> str:
     """``code`` with the BOM and CRLF line ends of the file's ``current`` text, where it has them."""
     if current.startswith(BOM) and not code.startswith(BOM):
@@ -30,6 +33,10 @@ def in_file_conventions(code: str, current: str) -> str:
     # Only a file that is CRLF throughout: a lone LF already there may be part of a string's value.
     if "\r\n" in current and not _LONE_LF.search(current):
         code = _LONE_LF.sub("\r\n", code)
+    # LibCST drops a CR-only file's last line break after an indented block; no engine removes it.
+    ending = _FINAL_BREAK.search(current)
+    if ending and code and not _FINAL_BREAK.search(code):
+        code += ending.group(0)
     return code
 
 

@@ -141,7 +141,12 @@ def migrate_package_init(context: Context, task: Task, path: str, old: OldFactor
     function = context.recipe.config_function
     assert function is not None
     module = context.parse(path)
-    renamer = RenameOldImports(path, old, function.name, keep=set())
+    uses = _OldFactoryUses(module, path, old).find()
+    # The package's own code reads these names as globals, which a module __getattr__ never serves.
+    own = {name for name, _ in uses.calls.values()} | set(uses.other_uses)
+    for name in sorted(own):
+        context.report.warn(task.id, f"{name} is used in the package's own code; its import is kept", path)
+    renamer = RenameOldImports(path, old, function.name, keep=own)
     new_module = module.visit(renamer)
     renames = {name: function.name for name in old.variants}
     new_module, all_changed = rename_in_all(new_module, renames)

@@ -184,7 +184,7 @@ class LegacyMove:
         # Run without the renames (`--only` the move) the moved code keeps the old name; the rest is the renames' job.
         renamer = RenameWholeWord(self.legacy.old, self.legacy.new, self.policy)
         moved = [stmt.visit(renamer) for stmt in moved]
-        moved[0] = with_legacy_docstring(moved[0], self.legacy.docstring, module.default_indent)
+        moved[0] = with_legacy_docstring(moved[0], self.legacy.docstring, module)
         new_module = module.with_changes(header=[], body=[*kept, *moved], footer=[])
         return new_module, len(followers)
 
@@ -320,7 +320,7 @@ def _refuse_later_bindings(module: cst.Module, index: int, legacy: Legacy, path:
 def _complete_in_place(context: Context, module: cst.Module, index: int, path: str, task_id: str) -> bool:
     """The class is already in the legacy section: only a missing LEGACY docstring is added."""
     cls = module.body[index]
-    documented = with_legacy_docstring(cls, context.recipe.legacy.docstring, module.default_indent)
+    documented = with_legacy_docstring(cls, context.recipe.legacy.docstring, module)
     new_module = module.with_changes(body=[*module.body[:index], documented, *module.body[index + 1 :]])
     changed = context.write_module(path, new_module)
     state = "; added the LEGACY docstring" if changed else ""

@@ -10,6 +10,7 @@ from codemods.core.names import word_pattern
 from codemods.core.recipe import RenamePolicy
 
 _STRING_PREFIX = re.compile(r"^[rRuU]*")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class RenameWholeWord(cst.CSTTransformer):
@@ -42,17 +43,17 @@ class RenameWholeWord(cst.CSTTransformer):
         return updated_node.with_changes(value=self.pattern.sub(self.new, updated_node.value))
 
 
-def merged_docstring(original: str | None, legacy_text: str, indent: str) -> str:
+def merged_docstring(original: str | None, legacy_text: str, indent: str, newline: str = "\n") -> str:
     """Docstring source: the plan's LEGACY text, a blank line, then the original explanation.
 
     The original's quotes, prefix and layout (text on the opening line or below
     it, closing quotes on their own line or not) are kept; a one-line string
-    becomes triple-quoted.
+    becomes triple-quoted. Lines end in the file's own ``newline``.
     """
     legacy_lines = legacy_text.strip("\n").splitlines()
     if original is None:
         body = [f"{indent}{line}" if line.strip() else "" for line in legacy_lines]
-        return '"""\n' + "\n".join(body) + f'\n{indent}"""'
+        return '"""' + newline + newline.join(body) + f'{newline}{indent}"""'
     prefix = _STRING_PREFIX.match(original).group(0)
     quoted = original[len(prefix) :]
     quote = quoted[:3] if quoted[:3] in ('"""', "'''") else quoted[0]
@@ -61,7 +62,7 @@ def merged_docstring(original: str | None, legacy_text: str, indent: str) -> str
     raw = "r" in prefix.lower()
     legacy_lines = [_escaped(line, triple, raw) for line in legacy_lines]
 
-    lines = inner.split("\n")
+    lines = _LINE_BREAK.split(inner)
     opens_below = len(lines) > 1 and not lines[0].strip()
     closes_alone = len(lines) == 1 or not lines[-1].strip()
     if opens_below:
@@ -76,9 +77,9 @@ def merged_docstring(original: str | None, legacy_text: str, indent: str) -> str
     if not opens_below:
         legacy_block[0] = legacy_block[0].lstrip()
     text_lines = [*legacy_block, "", *explanation] if explanation else legacy_block
-    opening = f"{prefix}{triple}" + ("\n" if opens_below else "")
-    closing = f"\n{indent}{triple}" if closes_alone else triple
-    return opening + "\n".join(text_lines) + closing
+    opening = f"{prefix}{triple}" + (newline if opens_below else "")
+    closing = f"{newline}{indent}{triple}" if closes_alone else triple
+    return opening + newline.join(text_lines) + closing
 
 
 def _escaped(line: str, triple: str, raw: bool) -> str:
@@ -87,26 +88,26 @@ def _escaped(line: str, triple: str, raw: bool) -> str:
     return line.replace(triple, "\\" + triple) if not raw else line
 
 
-def with_legacy_docstring(cls: cst.ClassDef, legacy_text: str, default_indent: str) -> cst.ClassDef:
+def with_legacy_docstring(cls: cst.ClassDef, legacy_text: str, module: cst.Module) -> cst.ClassDef:
     """The class with the plan's LEGACY text leading its docstring (unchanged when already there)."""
     if not legacy_text.strip():
         return cls
     block = cls.body
     if not isinstance(block, cst.IndentedBlock):  # `class X: pass` on one line
         block = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=list(block.body))])
-    indent = block.indent if block.indent is not None else default_indent
+    indent = block.indent if block.indent is not None else module.default_indent
     first = block.body[0] if block.body else None
     docstring = _docstring_node(first)
     if docstring is not None:
         if legacy_text.strip().splitlines()[0].strip() in docstring.value:
             return cls.with_changes(body=block)
-        new_value = merged_docstring(docstring.value, legacy_text, indent)
+        new_value = merged_docstring(docstring.value, legacy_text, indent, module.default_newline)
         new_first = first.with_changes(
             body=[first.body[0].with_changes(value=docstring.with_changes(value=new_value))]
         )
         return cls.with_changes(body=block.with_changes(body=[new_first, *block.body[1:]]))
     statement = cst.SimpleStatementLine(
-        body=[cst.Expr(cst.SimpleString(merged_docstring(None, legacy_text, indent)))]
+        body=[cst.Expr(cst.SimpleString(merged_docstring(None, legacy_text, indent, module.default_newline)))]
     )
     return cls.with_changes(body=block.with_changes(body=[statement, *block.body]))
 

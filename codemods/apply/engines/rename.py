@@ -215,26 +215,24 @@ class RenameSymbols(cst.CSTTransformer):
                 updated_node = updated_node.with_changes(asname=cst.AsName(name=cst.Name(self.exact[name.value])))
             else:
                 return updated_node
-        elif isinstance(name, cst.Name) and name.value in self.exact:
+        elif isinstance(name, cst.Name) and name.value in self.exact and self.from_imports.get(original_node, True):
             old, new = name.value, self.exact[name.value]
-            if self.from_imports.get(original_node, True):
-                updated_node = updated_node.with_changes(name=cst.Name(new))
-                if asname is None and name not in self.targets:
-                    # A function-local import: its uses resolve locally and keep the old name.
-                    updated_node = updated_node.with_changes(asname=cst.AsName(name=cst.Name(old)))
-                elif isinstance(asname, cst.Name) and (asname.value == new or (
-                    asname in self.targets and self.exact.get(asname.value) == new
-                )):  # from m import old as new, from m import old as old
-                    updated_node = updated_node.with_changes(asname=None)
-                elif isinstance(asname, cst.Name) and asname in self.targets:  # from m import old_a as old_b
-                    new_alias = cst.Name(self.exact[asname.value])
-                    updated_node = updated_node.with_changes(asname=updated_node.asname.with_changes(name=new_alias))
-            elif asname is None and name in self.targets:
-                # The module keeps ``old``; this file's binding is renamed all the same.
-                updated_node = updated_node.with_changes(asname=cst.AsName(name=cst.Name(new)))
-            else:
-                return updated_node
-        elif isinstance(asname, cst.Name) and asname in self.targets:  # from m import x as old: a local binding
+            updated_node = updated_node.with_changes(name=cst.Name(new))
+            if asname is None and name not in self.targets:
+                # A function-local import: its uses resolve locally and keep the old name.
+                updated_node = updated_node.with_changes(asname=cst.AsName(name=cst.Name(old)))
+            elif isinstance(asname, cst.Name) and (asname.value == new or (
+                asname in self.targets and self.exact.get(asname.value) == new
+            )):  # from m import old as new, from m import old as old
+                updated_node = updated_node.with_changes(asname=None)
+            elif isinstance(asname, cst.Name) and asname in self.targets:  # from m import old_a as old_b
+                new_alias = cst.Name(self.exact[asname.value])
+                updated_node = updated_node.with_changes(asname=updated_node.asname.with_changes(name=new_alias))
+        elif isinstance(name, cst.Name) and name.value in self.exact and asname is None and name in self.targets:
+            # The module keeps ``old``; this file's binding is renamed all the same.
+            updated_node = updated_node.with_changes(asname=cst.AsName(name=cst.Name(self.exact[name.value])))
+        elif isinstance(asname, cst.Name) and asname in self.targets:
+            # from m import x as old (x kept, m does not rename it): a local binding
             updated_node = updated_node.with_changes(asname=updated_node.asname.with_changes(name=cst.Name(self.exact[asname.value])))
         else:
             return updated_node
