@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,7 @@ from codemods.verify.behaviour import BEHAVIOUR, check_config_behaviour
 from codemods.verify.compat import check_compatibility, config_keywords
 from codemods.verify.health import HEALTH, check_code_health
 from codemods.verify.interpreter import Interpreter
+from codemods.verify.loss_plot import import_plotting
 from codemods.verify.parity import ParityCopy, parity_outcome
 from codemods.verify.report import (
     COMPAT,
@@ -377,6 +379,8 @@ def run_verification(
     )
     outcome.checks.append(_timed(STALE, lambda: check_stale_names(root, recipe, outcome)))
     outcome.checks.append(_timed(HEALTH, lambda: check_code_health(root, recipe, before)))
+    if smoke:  # the report's plot needs matplotlib, which imports while the child trains
+        threading.Thread(target=import_plotting, name="import-plotting", daemon=True).start()
     report = child.result()
     # After the child: a field its config class lacks is excused (see compat.stack_excused).
     outcome.checks.append(_timed(BEHAVIOUR, lambda: check_config_behaviour(root, recipe, before, report)))

@@ -21,14 +21,21 @@ def loss_curves(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return curves
 
 
+def import_plotting() -> None:
+    """Import matplotlib with its Agg backend; done on a thread while the smoke child trains."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.figure  # noqa: F401
+    import matplotlib.ticker  # noqa: F401
+
+
 def save_loss_plot(records: list[dict[str, Any]], path: Path, device: str = "") -> dict[str, Any] | None:
     """Write the PNG to ``path``; returns what it shows (titles, labels), or None when nothing trained."""
     curves = loss_curves(records)
     if not curves:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
+    import_plotting()
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
