@@ -107,6 +107,16 @@ def test_a_main_file_path_from_the_current_directory_is_taken_inside_root(repo: 
     assert "is not in" not in result.output
 
 
+def test_a_main_file_path_with_dot_segments_inside_root_is_taken_as_its_plain_spelling(repo: Path, monkeypatch):
+    (repo / "src" / "sub").mkdir()
+    monkeypatch.chdir(repo)
+    result = runner.invoke(app, ["status", ".", "--main-file", f"./src/sub/../../{SCRIPT}", "--format", "json"])
+    assert result.exit_code in (0, 1), result.output
+    assert f'"{SCRIPT}"' in result.output or SCRIPT in result.output
+    outside = runner.invoke(app, ["status", "src", "--main-file", f"../{SCRIPT}"])
+    assert outside.exit_code == 2 and "outside ROOT" in " ".join(outside.output.split()), outside.output
+
+
 @pytest.mark.parametrize(
     ("pyproject", "option", "message"),
     [

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -97,7 +99,34 @@ def plan_migration(
     With ``keep_going`` (what `status` uses) a task that refuses is recorded as blocked and its
     edits are dropped, and the pass goes on; otherwise the refusal propagates and nothing is planned.
     """
-    run_options = dict(options or {})
+    with _no_cyclic_collection():
+        return _plan(root, recipe, only, dict(options or {}), keep_going, progress)
+
+
+@contextmanager
+def _no_cyclic_collection() -> Iterator[None]:
+    """Planning allocates millions of short-lived, acyclic tree nodes, which reference counting frees.
+
+    Left on, the cyclic collector scans every live node again and again while the trees grow
+    (measured: a third of a plan of target_repo). It runs again once the plan is made.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _plan(
+    root: Path,
+    recipe: Recipe,
+    only: list[str] | None,
+    run_options: dict[str, object],
+    keep_going: bool,
+    progress: PlanningProgress | None,
+) -> Migration:
     recipe = with_relabelled(recipe, root)  # a recipe loaded without ROOT: its relabels are found here
     try:
         recipe = fit_recipe(recipe, run_options)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import posixpath
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -155,7 +156,12 @@ def main_file_argument(root: Path, value: str) -> str:
     directory (or absolute) that leads into ROOT is accepted and made relative to ROOT.
     """
     directory = root if root.is_dir() else root.parent
-    if not Path(value).is_absolute() and (directory / value).is_file() or not Path(value).is_file():
+    if not Path(value).is_absolute() and (directory / value).is_file():
+        spelled = posixpath.normpath(value.replace(os.sep, "/"))  # ./src/../train.py is train.py
+        if spelled == ".." or spelled.startswith("../"):
+            raise MainFileError(f"--main-file {value!r} is outside ROOT ({directory}); name a file inside it")
+        return spelled
+    if not Path(value).is_file():
         return value
     try:
         return Path(value).resolve().relative_to(directory.resolve()).as_posix()

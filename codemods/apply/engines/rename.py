@@ -40,6 +40,7 @@ import libcst as cst
 from codemods.apply.engines.bindings import FromImport, resolve
 from codemods.apply.engines.clashes import refuse_rename_clashes
 from codemods.apply.engines.lines import first_lines
+from codemods.apply.engines.rename_locals import renamable_locals, renamable_parameters
 from codemods.apply.session import Context
 from codemods.core.code_kinds import name_kind
 from codemods.core.kinds import (
@@ -297,63 +298,6 @@ class RenameSymbols(cst.CSTTransformer):
             self.legacy_calls.append((self.stack[1], node))
 
 
-def _renamable_locals(
-    context: Context, path: str, task_id: str, names: set[cst.Name], exact: dict[str, str], text: str
-) -> set[cst.Name]:
-    """Function locals spelled like an old name follow the rename, unless the new name is already in the file.
-
-    ``check`` reports such a local like any other occurrence, so leaving it would leave
-    the repository failing the check; renaming it can only capture another binding when
-    the new name is spelled somewhere in the file already, and then it keeps its name.
-    """
-    safe, kept = set(), set()
-    for name in names:
-        (kept if re.search(rf"(?<![\w]){re.escape(exact[name.value])}(?![\w])", text) else safe).add(name)
-    if kept:
-        lines = first_lines(context.parse(path), kept)
-        for name in sorted(kept, key=lines.__getitem__):
-            context.report.warn(
-                task_id,
-                f"the local {name.value} keeps its name: {exact[name.value]} is already used in this file",
-                path,
-                lines[name],
-            )
-    return safe
-
-
-def _renamable_parameters(
-    context: Context, path: str, task_id: str, names: set[cst.Name], exact: dict[str, str], text: str
-) -> set[cst.Name]:
-    """Parameters follow the rename like locals, unless a caller anywhere passes one by keyword.
-
-    A keyword argument names the parameter from outside the function (``f(old=...)``),
-    possibly from another file: renaming the parameter would break that call, so such a
-    parameter keeps its name and the report says why.
-    """
-    by_keyword = {name.value for name in names if _passed_by_keyword(context, name.value)}
-    kept = {name for name in names if name.value in by_keyword}
-    for old in sorted(by_keyword):
-        context.report.warn(
-            task_id, f"the parameter {old} keeps its name: a call passes it by keyword ({old}=...)", path
-        )
-    return _renamable_locals(context, path, task_id, names - kept, exact, text)
-
-
-def _passed_by_keyword(context: Context, name: str) -> bool:
-    return bool(context.computed_once(_files_passing_keyword, name))
-
-
-def _files_passing_keyword(context: Context, name: str) -> tuple[str, ...]:
-    """The Python files and notebooks with a call that passes ``name=...`` (a text search: cheap and cautious)."""
-    keyword = re.compile(rf"[(,]\s*{re.escape(name)}\s*=(?!=)")
-    found = []
-    for path in context.workspace.files((".py", ".ipynb")):
-        text = context.workspace.read_text(path)
-        if name in text and keyword.search(text):
-            found.append(path)
-    return tuple(found)
-
-
 def _is_dunder_all(node: cst.CSTNode | None) -> bool:
     if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
         targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
@@ -390,8 +334,8 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
     legacy = context.recipe.legacy.old if context.recipe.legacy else None
     targets = set(resolution.references)
     if context.recipe.rename_policy.locals:
-        targets |= _renamable_locals(context, path, task_id, resolution.locals, exact, text)
-        targets |= _renamable_parameters(context, path, task_id, resolution.parameters, exact, text)
+        targets |= renamable_locals(context, path, task_id, resolution.locals, exact, text)
+        targets |= renamable_parameters(context, path, task_id, resolution.parameters, exact, text)
     renamer = RenameSymbols(
         exact, substrings, context.recipe.rename_policy, targets, attributes, from_imports,
         resolution.mentions, protected, legacy, prose, context.recipe.word_guards,
