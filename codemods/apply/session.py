@@ -12,6 +12,7 @@ from typing import TypeVar
 import libcst as cst
 
 from codemods.apply.memo import module_code, remember_code
+from codemods.core.bom import BOM
 from codemods.core.config_values import BehaviourChange, Impact  # noqa: F401 - part of the report's model
 from codemods.core.preflight import MAIN_FILE_HINT
 from codemods.core.recipe import Recipe
@@ -19,7 +20,6 @@ from codemods.core.syntax import syntax_error
 from codemods.core.workspace import Workspace
 
 T = TypeVar("T")
-BOM = "\ufeff"
 _LONE_LF = re.compile(r"(?<!\r)\n")
 
 

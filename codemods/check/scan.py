@@ -33,6 +33,7 @@ from typing import Any
 
 from codemods.check.findings import CheckError, Finding
 from codemods.core import kinds, occurrences
+from codemods.core.bom import without_bom
 from codemods.core.occurrences import NameTable, Occurrence
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import directory_descriptor, read_bytes_at
@@ -119,8 +120,7 @@ class _Scanner:
         except UnicodeDecodeError as error:
             text = data.decode("utf-8", errors="replace")
             undecodable = f"not UTF-8 ({error.reason} at byte {error.start})"
-        if text.startswith("\ufeff"):
-            text = text[1:]
+        text = without_bom(text)
         try:
             if undecodable:
                 self._unparsed(relative, text, undecodable, outcome)

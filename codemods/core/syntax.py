@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 
+from codemods.core.bom import without_bom
+
 
 def syntax_error(text: str, *, cell: bool = False) -> tuple[int, int, str] | None:
     """(line, column, message), both 1-based, where Python rejects ``text``; None when it compiles.
@@ -18,7 +20,7 @@ def syntax_error(text: str, *, cell: bool = False) -> tuple[int, int, str] | Non
     """
     flags = ast.PyCF_ONLY_AST | (ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if cell else 0)
     try:
-        compile(text.removeprefix("\ufeff"), "<source>", "exec", flags, dont_inherit=True)
+        compile(without_bom(text), "<source>", "exec", flags, dont_inherit=True)
     except SyntaxError as error:
         return error.lineno or 1, error.offset or 1, error.msg
     except (ValueError, RecursionError, MemoryError):  # a NUL byte, or nesting too deep to say where

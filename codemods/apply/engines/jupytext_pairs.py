@@ -20,6 +20,7 @@ from jupytext.formats import long_form_multiple_formats, short_form_one_format
 from jupytext.paired_paths import paired_paths
 
 from codemods.apply.session import Context
+from codemods.core.bom import without_bom
 
 
 @dataclass(frozen=True, order=True)
@@ -56,11 +57,6 @@ def _pairs(context: Context) -> tuple[Pair, ...]:
     return tuple(sorted(found.values()))
 
 
-def without_bom(script_text: str) -> str:
-    """The script as jupytext must read it: a UTF-8 BOM before its header would make the header a code cell."""
-    return script_text.removeprefix("\ufeff")
-
-
 def paired_notebook(script_path: str, script_text: str) -> tuple[str, str] | None:
     """(notebook path, the script's jupytext format) when the script's header pairs it with an ipynb."""
     leading = _leading_comments(without_bom(script_text))
@@ -83,7 +79,7 @@ def _script_of(notebook_path: str, text: str) -> tuple[str, str] | None:
     if '"jupytext"' not in text:
         return None
     try:
-        formats = json.loads(text.lstrip("\ufeff")).get("metadata", {}).get("jupytext", {}).get("formats")
+        formats = json.loads(without_bom(text)).get("metadata", {}).get("jupytext", {}).get("formats")
     except (ValueError, AttributeError, RecursionError):
         return None
     if not formats:

@@ -32,12 +32,12 @@ from typing import Any
 from codemods.apply.engines.jupytext_pairs import synced_notebooks
 from codemods.apply.session import Context
 from codemods.core import occurrences
+from codemods.core.bom import bom_of, without_bom
 from codemods.core.kinds import UNPARSED_TEXT, WARNING_KINDS
 from codemods.core.occurrences import Names, NameTable, Occurrence
 from codemods.core.recipe import Task
 
 _INDENT = re.compile(r"\{\r?\n( +)\S")
-BOM = "\ufeff"
 
 
 def rename_in_notebooks(context: Context, task: Task) -> None:
@@ -62,7 +62,7 @@ def rename_in_notebook(
     text = context.workspace.read_text(path)
     if not names.pattern.search(text):
         return False
-    body = text[len(BOM) :] if text.startswith(BOM) else text
+    body = without_bom(text)
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as error:
@@ -144,7 +144,7 @@ def _first_line(source: str, width: int = 40) -> str:
 
 def _rename_as_text(context: Context, path: str, task_id: str, text: str, names: Names, problem: str) -> bool:
     """A file the check can only read as text: its old names are renamed as text, as the check reports them."""
-    body = text[len(BOM) :] if text.startswith(BOM) else text
+    body = without_bom(text)
     found = occurrences.unparsed(body, names, context.recipe)
     if not found:
         return False
@@ -170,7 +170,7 @@ def _apply(text: str, found: list[Occurrence]) -> str:
 
 def dump_like(document: Any, original: str) -> str:
     """The document as JSON in the original file's style: nbformat's indent 1 unless it used another."""
-    bom = BOM if original.startswith(BOM) else ""
+    bom = bom_of(original)
     original = original[len(bom) :]
     match = _INDENT.match(original)
     indent = len(match.group(1)) if match else 1

@@ -21,11 +21,12 @@ import jupytext
 from jupytext.combine import combine_inputs_with_outputs
 from nbformat import NotebookNode
 
-from codemods.apply.engines.jupytext_pairs import Pair, jupytext_pairs, without_bom
+from codemods.apply.engines.jupytext_pairs import Pair, jupytext_pairs
 from codemods.apply.engines.notebook_renames import rename_in_notebook, stale_output_note
 from codemods.apply.engines.rename import exact_renames, substring_identifiers
 from codemods.apply.session import Context, Refusal
 from codemods.core import kinds, occurrences
+from codemods.core.bom import without_bom
 from codemods.core.names import word_pattern
 from codemods.core.occurrences import Names, NameTable
 from codemods.core.recipe import Recipe, Task

@@ -24,6 +24,7 @@ from codemods.apply.engines.jupytext_pairs import jupytext_pairs
 from codemods.apply.engines.lines import first_lines, visit_mentioning
 from codemods.apply.engines.notebook_renames import dump_like
 from codemods.apply.session import Context
+from codemods.core.bom import without_bom
 from codemods.core.recipe import Task
 
 
@@ -99,7 +100,7 @@ def _follow_in_notebook(
     context: Context, task: Task, path: str, text: str, pattern: re.Pattern[str], moves: dict[str, str], keep: bool
 ) -> None:
     try:
-        document = json.loads(text.lstrip("\ufeff"))
+        document = json.loads(without_bom(text))
         cells = document["cells"]
     except (ValueError, KeyError, TypeError):
         return
