@@ -12,6 +12,7 @@ import json
 import shutil
 import struct
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -271,3 +272,23 @@ def test_a_collator_that_stops_masking_vision_tokens_fails_masking_and_parity(re
     assert parity.data["variants"]["v1-all-tokens"]["after_share"] > parity.data["variants"]["v1-all-tokens"]["before_share"]
     assert not list(repo.rglob("wandb")), "without a report the W&B runs stay out of the repository"
     shutil.rmtree(repo)
+
+
+def test_the_child_maps_installed_packages_once_for_transformers_and_trl():
+    """Both libraries call packages_distributions() while importing; the second call is served from the first."""
+    probe = textwrap.dedent(
+        """
+        import importlib.metadata as metadata
+        from codemods.verify.smoke_child import _map_packages_once
+        calls = []
+        original = metadata.packages_distributions
+        metadata.packages_distributions = lambda: calls.append(1) or original()
+        _map_packages_once()
+        _map_packages_once()
+        first, second = metadata.packages_distributions(), metadata.packages_distributions()
+        assert first is second and len(calls) == 1, calls
+        assert "torch" in first
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
