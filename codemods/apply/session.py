@@ -21,8 +21,6 @@ from codemods.core.workspace import Workspace
 
 T = TypeVar("T")
 _LONE_LF = re.compile(r"(?<!\r)\n")
-
-
 _FINAL_BREAK = re.compile(r"(?:\r\n|\r|\n)\Z")
 
 
