@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+
+import pytest
 
 from codemods.core.names import snake_case
 from codemods.core.recipe import RenamePolicy, load_recipe
@@ -103,8 +106,8 @@ def test_scope_aware_parameters_and_locals_follow_the_rename(tmp_path):
     assert_codemod(tmp_path, "rename_collators", {MAIN: before}, {MAIN: after})
 
 
-def test_a_parameter_passed_by_keyword_keeps_its_name(tmp_path):
-    """A keyword argument names the parameter from outside: renaming it would break that call."""
+def test_a_parameter_passed_by_keyword_is_renamed_with_the_keyword_arguments(tmp_path):
+    """As rope renames a parameter: the keyword arguments that name it follow, so the call still binds."""
     before = dedent(
         """
         def analyze(collate_fn_v3, dataset):
@@ -114,9 +117,46 @@ def test_a_parameter_passed_by_keyword_keeps_its_name(tmp_path):
         analyze(collate_fn_v3=make(), dataset=[])
         """
     )
-    changed, report = run_codemod(tmp_path, "rename_collators", {MAIN: before})
+    after = before.replace("collate_fn_v3", "collate_fn_v2")
+    assert_codemod(tmp_path, "rename_collators", {MAIN: before}, {MAIN: after})
+
+
+def _main_file_only(old: str):
+    recipe = load_recipe()
+    limited = tuple(dataclasses.replace(r, files=("main",)) if r.old == old else r for r in recipe.renames)
+    return dataclasses.replace(recipe, renames=limited)
+
+
+@pytest.mark.parametrize(
+    ("files", "main_only", "why"),
+    [
+        # The defining file already spells the new name: the parameter keeps its name, so its callers must.
+        ({MAIN: "collate_fn_v2 = None\n\n\ndef analyze(collate_fn_v3):\n    return collate_fn_v3\n\n\nanalyze(collate_fn_v3=1)\n"},
+         False, "the parameter"),
+        # A caller in a Python file the rename does not cover (a recipe rename limited to the main file).
+        ({MAIN: "def analyze(collate_fn_v3):\n    return collate_fn_v3\n", "scripts/caller.py": "analyze(collate_fn_v3=1)\n"},
+         True, "keeps its name: a call passes it by keyword"),
+    ],
+)
+def test_a_parameter_passed_by_keyword_keeps_its_name_when_a_call_cannot_follow(tmp_path, files, main_only, why):
+    recipe = _main_file_only("collate_fn_v3") if main_only else None
+    changed, report = run_codemod(tmp_path, "rename_collators", files, recipe=recipe)
+    assert all("analyze(collate_fn_v3" in changed.get(path, text) for path, text in files.items()), changed
+    assert any(why in note.message and "collate_fn_v3" in note.message for note in report.notes), report.notes
+
+
+def test_a_keyword_of_a_function_the_workspace_does_not_define_is_left_alone(tmp_path):
+    before = "from trl import SFTTrainer\n\nSFTTrainer(collate_fn_v3=1)\n"
+    changed, _ = run_codemod(tmp_path, "rename_collators", {MAIN: before})
     assert changed.get(MAIN, before) == before
-    assert any("keeps its name" in note.message and "collate_fn_v3" in note.message for note in report.notes)
+
+
+def test_a_keyword_in_a_notebook_cell_follows_its_renamed_parameter(tmp_path):
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ["analyze(collate_fn_v3=1)\n"]}
+    notebook = json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 4}, indent=1) + "\n"
+    files = {MAIN: "def analyze(collate_fn_v3):\n    return collate_fn_v3\n", "caller.ipynb": notebook}
+    changed, _ = run_codemod(tmp_path, "rename_collators", files)
+    assert "collate_fn_v3" not in changed[MAIN] and "analyze(collate_fn_v2=1)" in changed["caller.ipynb"], changed
 
 
 def test_a_local_keeps_its_name_when_the_new_name_is_taken(tmp_path):

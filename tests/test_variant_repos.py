@@ -323,6 +323,25 @@ def expect_symlink_outside(root: Path, before, after) -> None:
     assert after[MAIN] != before[MAIN]
 
 
+KEYWORD_DEFINITION = "def build(collate_fn_fixed_1=None):\n    return collate_fn_fixed_1\n\n\nbuild(collate_fn_fixed_1=3)\n"
+KEYWORD_CALLER = "from src.kw import build\n\nbuild(\n    collate_fn_fixed_1=4,\n)\n"
+
+
+def build_keyword_parameter(tmp: Path) -> Path:
+    """A parameter spelled like an old name that callers, in its file and another, pass by keyword."""
+    root = copy_target(tmp / "repo")
+    (root / "src" / "kw.py").write_text(KEYWORD_DEFINITION, encoding="utf-8")
+    (root / "scripts" / "kw_caller.py").write_text(KEYWORD_CALLER, encoding="utf-8")
+    commit_all(root)
+    return root
+
+
+def expect_keyword_parameter(root: Path, before, after) -> None:
+    definition, caller = (after[p].decode("utf-8") for p in ("src/kw.py", "scripts/kw_caller.py"))
+    assert definition == KEYWORD_DEFINITION.replace("collate_fn_fixed_1", "AllTokensCollator"), definition
+    assert caller == KEYWORD_CALLER.replace("collate_fn_fixed_1", "AllTokensCollator"), caller
+
+
 VARIANTS = [
     Variant("unpaired-notebook", build_unpaired_notebook, expect_unpaired_notebook),
     Variant("crlf", build_crlf, expect_crlf),
@@ -334,6 +353,7 @@ VARIANTS = [
     Variant("extra-module", build_extra_module, expect_extra_module),
     Variant("markdown-notes", build_markdown_notes, expect_markdown_notes),
     Variant("symlink-outside", build_symlink_outside, expect_symlink_outside),
+    Variant("keyword-parameter", build_keyword_parameter, expect_keyword_parameter),
 ]
 
 

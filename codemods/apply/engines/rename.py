@@ -40,7 +40,7 @@ import libcst as cst
 from codemods.apply.engines.bindings import FromImport, resolve
 from codemods.apply.engines.clashes import refuse_rename_clashes
 from codemods.apply.engines.lines import first_lines
-from codemods.apply.engines.rename_locals import renamable_locals, renamable_parameters
+from codemods.apply.engines.rename_locals import keywords_follow, renamable_locals, renamable_parameters
 from codemods.apply.session import Context
 from codemods.core.code_kinds import name_kind
 from codemods.core.kinds import (
@@ -151,11 +151,13 @@ class RenameSymbols(cst.CSTTransformer):
         legacy_name: str | None,
         prose_words: dict[str, str] | None = None,
         guards: dict[str, str] | None = None,
+        keywords: frozenset[str] = frozenset(),
     ):
         super().__init__()
         self.exact, self.substrings, self.policy = exact, substrings, policy
         self.targets, self.attributes, self.from_imports = targets, attributes, from_imports
         self.mentions, self.protected, self.legacy_name = mentions, protected, legacy_name
+        self.keywords = keywords  # ``f(old=...)`` keyword names renamed with their parameters
         # Relabelled words (``v3``) change in comments and strings only, where they name the experiment.
         self.text_names = {**(prose_words or {}), **exact, **substrings}
         self.text_pattern = word_pattern(self.text_names, guards)
@@ -187,7 +189,8 @@ class RenameSymbols(cst.CSTTransformer):
         in_import = isinstance(parent, cst.ImportAlias) or (
             isinstance(parent, cst.AsName) and isinstance(self._parent(2), cst.ImportAlias)
         )
-        if original_node in self.targets and not in_import:
+        keyword = isinstance(parent, cst.Arg) and parent.keyword is original_node
+        if (original_node in self.targets and not in_import) or (keyword and original_node.value in self.keywords):
             self.counts[self._kind_of(original_node)] += 1
             self._note_legacy_call(original_node, original_node.value)
             return updated_node.with_changes(value=self.exact[original_node.value])
@@ -333,12 +336,14 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
     protected = set(module.body[start:]) if start is not None else set()
     legacy = context.recipe.legacy.old if context.recipe.legacy else None
     targets = set(resolution.references)
+    keywords: frozenset[str] = frozenset()
     if context.recipe.rename_policy.locals:
         targets |= renamable_locals(context, path, task_id, resolution.locals, exact, text)
         targets |= renamable_parameters(context, path, task_id, resolution.parameters, exact, text)
+        keywords = frozenset(old for old in exact if re.search(rf"[(,]\s*{re.escape(old)}\s*=(?!=)", text) and keywords_follow(context, old))
     renamer = RenameSymbols(
         exact, substrings, context.recipe.rename_policy, targets, attributes, from_imports,
-        resolution.mentions, protected, legacy, prose, context.recipe.word_guards,
+        resolution.mentions, protected, legacy, prose, context.recipe.word_guards, keywords,
     )
     new_module = module.visit(renamer)
     changed = context.write_module(path, new_module)
