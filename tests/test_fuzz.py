@@ -828,7 +828,7 @@ def test_an_old_name_bound_again_by_an_import_alias_is_renamed_with_its_other_bi
     assert plan_migration(tmp_path, RECIPE).changes == []
 
 
-def test_a_package_init_that_calls_a_deprecated_factory_keeps_importing_it(tmp_path):
+def test_a_package_init_that_calls_a_deprecated_factory_has_the_call_migrated(tmp_path):
     """A module ``__getattr__`` serves ``pkg.old`` to importers, never the package's own global lookups."""
     spec = RECIPE.config_module
     root = tmp_path / "repo"
@@ -840,5 +840,6 @@ def test_a_package_init_that_calls_a_deprecated_factory_keeps_importing_it(tmp_p
     migration = plan_migration(root, RECIPE)
     change = next(c for c in migration.changes if c.path == spec.package_init)
     assert unbound_names(change.after) == before, change.after.decode()
+    assert f"{old}(" not in change.after.decode() and f"{RECIPE.config_function.name}(" in change.after.decode()
     commit(migration.context.workspace)
     assert plan_migration(root, RECIPE).changes == []

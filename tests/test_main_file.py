@@ -126,6 +126,7 @@ def test_a_main_file_path_with_dot_segments_inside_root_is_taken_as_its_plain_sp
         ('main_file = "notes.md"', None, "is not a Python file"),
         (None, "nope.py", "--main-file: 'nope.py' is no file in ROOT"),
         (None, "../elsewhere.py", "leads out of ROOT"),
+        (None, "./src/../nope.py", "--main-file: 'nope.py' is no file in ROOT"),
     ],
 )
 def test_a_main_file_that_cannot_be_used_is_refused(repo: Path, pyproject, option, message):

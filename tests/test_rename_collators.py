@@ -114,7 +114,17 @@ def test_a_parameter_passed_by_keyword_is_renamed_with_the_keyword_arguments(tmp
             return collate_fn_v3(dataset)
 
 
+        class Runner:
+            def __init__(self, collate_fn_v3=None):
+                self.collator = collate_fn_v3
+
+
         analyze(collate_fn_v3=make(), dataset=[])
+        analyze(
+            [],  # the dataset comes first here
+            collate_fn_v3=make(),
+        )
+        Runner(collate_fn_v3=None)
         """
     )
     after = before.replace("collate_fn_v3", "collate_fn_v2")
@@ -143,6 +153,14 @@ def test_a_parameter_passed_by_keyword_keeps_its_name_when_a_call_cannot_follow(
     changed, report = run_codemod(tmp_path, "rename_collators", files, recipe=recipe)
     assert all("analyze(collate_fn_v3" in changed.get(path, text) for path, text in files.items()), changed
     assert any(why in note.message and "collate_fn_v3" in note.message for note in report.notes), report.notes
+
+
+def test_a_keyword_that_also_goes_to_another_function_keeps_parameters_and_keywords(tmp_path):
+    """``ext(old=...)`` may be a library's parameter: renaming it would break that call, keeping ours is safe."""
+    before = "def analyze(collate_fn_v3):\n    return collate_fn_v3\n\n\nanalyze(collate_fn_v3=1)\next_train(collate_fn_v3=2)\n"
+    changed, report = run_codemod(tmp_path, "rename_collators", {MAIN: before})
+    assert changed.get(MAIN, before) == before
+    assert any("keeps its name: a call passes it by keyword" in note.message for note in report.notes)
 
 
 def test_a_keyword_of_a_function_the_workspace_does_not_define_is_left_alone(tmp_path):

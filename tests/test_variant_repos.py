@@ -173,6 +173,26 @@ def expect_crlf(root: Path, before, after) -> None:
         assert "\r" not in source, f"{PAIRED} cell {index}: a CR leaked into the cell source"
 
 
+def build_cr_only(tmp: Path) -> Path:
+    """Old Mac line ends (a lone CR) in the main notebook-script (with a BOM) and the collators module."""
+    root = copy_target(tmp / "repo")
+    for relative, bom in ((MAIN, BOM), (COLLATORS, b"")):
+        path = root / relative
+        path.write_bytes(bom + path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r"))
+    (root / ".gitattributes").write_text("* -text\n")
+    commit_all(root)
+    return root
+
+
+def expect_cr_only(root: Path, before, after) -> None:
+    for relative in (MAIN, COLLATORS):
+        data = after[relative]
+        assert data != before[relative], f"{relative} was not migrated"
+        lf = data.count(b"\n")
+        assert not lf, f"{relative}: {lf} LF line ends after apply"
+        assert data.endswith(b"\r") and data.startswith(BOM) == before[relative].startswith(BOM), relative
+
+
 def build_bom(tmp: Path) -> Path:
     root = copy_target(tmp / "repo")
     for relative in (CONFIG, MAIN):  # the main notebook-script too: its jupytext header follows the BOM
@@ -345,6 +365,7 @@ def expect_keyword_parameter(root: Path, before, after) -> None:
 VARIANTS = [
     Variant("unpaired-notebook", build_unpaired_notebook, expect_unpaired_notebook),
     Variant("crlf", build_crlf, expect_crlf),
+    Variant("cr-only", build_cr_only, expect_cr_only),
     Variant("bom", build_bom, expect_bom),
     Variant("nested", build_nested, expect_nested, git_root=lambda root: root.parent),
     Variant("half-migrated", build_half_migrated),

@@ -25,12 +25,14 @@ _FINAL_BREAK = re.compile(r"(?:\r\n|\r|\n)\Z")
 
 
 def in_file_conventions(code: str, current: str) -> str:
-    """``code`` with the BOM and CRLF line ends of the file's ``current`` text, where it has them."""
+    """``code`` with the BOM and the CRLF or CR line ends of the file's ``current`` text, where it has them."""
     if current.startswith(BOM) and not code.startswith(BOM):
         code = BOM + code
     # Only a file that is CRLF throughout: a lone LF already there may be part of a string's value.
     if "\r\n" in current and not _LONE_LF.search(current):
         code = _LONE_LF.sub("\r\n", code)
+    elif "\r" in current and "\n" not in current:  # old Mac line ends throughout: so is what an engine inserts
+        code = code.replace("\r\n", "\r").replace("\n", "\r")
     # LibCST drops a CR-only file's last line break after an indented block; no engine removes it.
     ending = _FINAL_BREAK.search(current)
     if ending and code and not _FINAL_BREAK.search(code):

@@ -162,7 +162,9 @@ def main_file_argument(root: Path, value: str) -> str:
             raise MainFileError(f"--main-file {value!r} is outside ROOT ({directory}); name a file inside it")
         return spelled
     if not Path(value).is_file():
-        return value
+        spelled = posixpath.normpath(value.replace(os.sep, "/"))
+        # No such file: say so of its plain spelling, unless it leads out of ROOT (refused as such).
+        return value if Path(value).is_absolute() or spelled == ".." or spelled.startswith("../") else spelled
     try:
         return Path(value).resolve().relative_to(directory.resolve()).as_posix()
     except ValueError:

@@ -31,6 +31,6 @@ def run(context: Context, task: Task) -> None:
     old = collect_old_factories(module, recipe, root)
     context.write_module(spec.path, migrate_config_module(context, task, spec.path, module, root, old))
     if spec.package_init and context.workspace.exists(spec.package_init):
-        migrate_package_init(context, task, spec.package_init, old)
+        migrate_package_init(context, task, spec.package_init, old, root)
     migrate_callers(context, task, old, root, skip={spec.path, spec.package_init})
 

@@ -71,14 +71,13 @@ class RenameOldImports(cst.CSTTransformer):
         self.import_module = written
         present = {(a.evaluated_name, a.evaluated_alias) for i, a in enumerate(names) if i not in targets}
         drop: set[int] = set()
-        also_new = False
+        kept = False
         for i in targets:
             alias = names[i]
             self.renamed.append(alias.evaluated_name)
             renamed_key = (self.new_name, alias.evaluated_alias)
             if alias.evaluated_name in self.keep:
-                # Still referenced other than by a call: keep the old name and import the new one too.
-                also_new = also_new or (self.new_name, None) not in present
+                kept = True  # still referenced other than by a call: the old name stays, the new one comes too
                 continue
             if renamed_key in present:
                 drop.add(i)
@@ -86,7 +85,7 @@ class RenameOldImports(cst.CSTTransformer):
             names[i] = alias.with_changes(name=cst.Name(self.new_name))
             present.add(renamed_key)
         names = _without(names, drop)
-        if also_new:
+        if kept and (self.new_name, None) not in present:
             names.insert(0, cst.ImportAlias(name=cst.Name(self.new_name), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))))
         return updated_node.with_changes(names=names)
 
@@ -137,17 +136,15 @@ def _import_module_call(written: str) -> str:
     return f'"{written}"'
 
 
-def migrate_package_init(context: Context, task: Task, path: str, old: OldFactories) -> None:
+def migrate_package_init(context: Context, task: Task, path: str, old: OldFactories, root: str) -> None:
     function = context.recipe.config_function
     assert function is not None
     module = context.parse(path)
-    uses = _OldFactoryUses(module, path, old).find()
-    # The package's own code reads these names as globals, which a module __getattr__ never serves.
-    own = {name for name, _ in uses.calls.values()} | set(uses.other_uses)
-    for name in sorted(own):
-        context.report.warn(task.id, f"{name} is used in the package's own code; its import is kept", path)
-    renamer = RenameOldImports(path, old, function.name, keep=own)
-    new_module = module.visit(renamer)
+    # The package's own code calls the factories like any caller (a module __getattr__ never
+    # serves its own global lookups); a name it uses otherwise keeps its import.
+    new_module, keep = _migrate_uses(context, task, path, module, old, root)
+    renamer = RenameOldImports(path, old, function.name, keep=keep)
+    new_module = new_module.visit(renamer)
     renames = {name: function.name for name in old.variants}
     new_module, all_changed = rename_in_all(new_module, renames)
     new_module = rename_in_docstrings(context, task, path, new_module, renames, {"__getattr__"}, old.variants)
@@ -314,19 +311,27 @@ def migrate_callers(context: Context, task: Task, old: OldFactories, root: str, 
         except Refusal as refusal:
             context.report.warn(task.id, f"not migrated, it does not parse: {refusal.message}", path)
             continue
-        uses = _OldFactoryUses(module, path, old).find()
-        for name, lines in uses.other_uses.items():
-            context.report.warn(
-                task.id,
-                f"{name} is used other than by a call (lines {', '.join(map(str, lines))}); its import is kept "
-                "(the deprecated alias still works)",
-                path,
-                lines[0],
-            )
-        migrate = MigrateOldFactoryCalls(context, task, path, module, uses, old, root)
-        new_module = module.visit(migrate)  # calls may go through aliases: no text filter
-        renamer = RenameOldImports(path, old, function.name, keep=set(uses.other_uses))
+        new_module, keep = _migrate_uses(context, task, path, module, old, root)
+        renamer = RenameOldImports(path, old, function.name, keep=keep)
         new_module = visit_mentioning(new_module, renamer, list(old.variants))
-        if migrate.needs_dataclasses:
-            new_module = add_imports(new_module, [NewImport("dataclasses")])
         context.write_module(path, new_module)
+
+
+def _migrate_uses(
+    context: Context, task: Task, path: str, module: cst.Module, old: OldFactories, root: str
+) -> tuple[cst.Module, set[str]]:
+    """The module with its calls of old factories migrated; and the old names it still uses otherwise."""
+    uses = _OldFactoryUses(module, path, old).find()
+    for name, lines in uses.other_uses.items():
+        context.report.warn(
+            task.id,
+            f"{name} is used other than by a call (lines {', '.join(map(str, lines))}); its import is kept "
+            "(the deprecated alias still works)",
+            path,
+            lines[0],
+        )
+    migrate = MigrateOldFactoryCalls(context, task, path, module, uses, old, root)
+    new_module = module.visit(migrate)  # calls may go through aliases: no text filter
+    if migrate.needs_dataclasses:
+        new_module = add_imports(new_module, [NewImport("dataclasses")])
+    return new_module, set(uses.other_uses)

@@ -40,7 +40,13 @@ import libcst as cst
 from codemods.apply.engines.bindings import FromImport, resolve
 from codemods.apply.engines.clashes import refuse_rename_clashes
 from codemods.apply.engines.lines import first_lines
-from codemods.apply.engines.rename_locals import keywords_follow, renamable_locals, renamable_parameters
+from codemods.apply.engines.rename_locals import (
+    callee_name,
+    keyword_callees,
+    keyword_pattern,
+    renamable_locals,
+    renamable_parameters,
+)
 from codemods.apply.session import Context
 from codemods.core.code_kinds import name_kind
 from codemods.core.kinds import (
@@ -151,13 +157,14 @@ class RenameSymbols(cst.CSTTransformer):
         legacy_name: str | None,
         prose_words: dict[str, str] | None = None,
         guards: dict[str, str] | None = None,
-        keywords: frozenset[str] = frozenset(),
+        keywords: dict[str, frozenset[str]] | None = None,
     ):
         super().__init__()
         self.exact, self.substrings, self.policy = exact, substrings, policy
         self.targets, self.attributes, self.from_imports = targets, attributes, from_imports
         self.mentions, self.protected, self.legacy_name = mentions, protected, legacy_name
-        self.keywords = keywords  # ``f(old=...)`` keyword names renamed with their parameters
+        # old name -> the callees whose ``f(old=...)`` keywords are renamed with their parameters
+        self.keywords = keywords or {}
         # Relabelled words (``v3``) change in comments and strings only, where they name the experiment.
         self.text_names = {**(prose_words or {}), **exact, **substrings}
         self.text_pattern = word_pattern(self.text_names, guards)
@@ -189,8 +196,7 @@ class RenameSymbols(cst.CSTTransformer):
         in_import = isinstance(parent, cst.ImportAlias) or (
             isinstance(parent, cst.AsName) and isinstance(self._parent(2), cst.ImportAlias)
         )
-        keyword = isinstance(parent, cst.Arg) and parent.keyword is original_node
-        if (original_node in self.targets and not in_import) or (keyword and original_node.value in self.keywords):
+        if (original_node in self.targets and not in_import) or self._renamed_keyword(original_node, parent):
             self.counts[self._kind_of(original_node)] += 1
             self._note_legacy_call(original_node, original_node.value)
             return updated_node.with_changes(value=self.exact[original_node.value])
@@ -290,6 +296,12 @@ class RenameSymbols(cst.CSTTransformer):
             return DOCSTRING
         return STRING
 
+    def _renamed_keyword(self, node: cst.Name, parent: cst.CSTNode | None) -> bool:
+        if not isinstance(parent, cst.Arg) or parent.keyword is not node or node.value not in self.keywords:
+            return False
+        call = self._parent(2)
+        return isinstance(call, cst.Call) and callee_name(call) in self.keywords[node.value]
+
     def _kind_of(self, node: cst.Name) -> str:
         """The occurrence kind `refactor check` would report here: one classifier for both."""
         parents = dict(zip(self.stack[1:], self.stack[:-1], strict=False))
@@ -336,11 +348,11 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
     protected = set(module.body[start:]) if start is not None else set()
     legacy = context.recipe.legacy.old if context.recipe.legacy else None
     targets = set(resolution.references)
-    keywords: frozenset[str] = frozenset()
+    keywords: dict[str, frozenset[str]] = {}
     if context.recipe.rename_policy.locals:
         targets |= renamable_locals(context, path, task_id, resolution.locals, exact, text)
         targets |= renamable_parameters(context, path, task_id, resolution.parameters, exact, text)
-        keywords = frozenset(old for old in exact if re.search(rf"[(,]\s*{re.escape(old)}\s*=(?!=)", text) and keywords_follow(context, old))
+        keywords = {old: keyword_callees(context, old) for old in exact if keyword_pattern(old).search(text)}
     renamer = RenameSymbols(
         exact, substrings, context.recipe.rename_policy, targets, attributes, from_imports,
         resolution.mentions, protected, legacy, prose, context.recipe.word_guards, keywords,

@@ -10,9 +10,8 @@ import re
 
 import libcst as cst
 
-from codemods.apply.engines.bindings import resolve
 from codemods.apply.engines.lines import first_lines
-from codemods.apply.session import Context
+from codemods.apply.session import Context, Refusal
 
 
 def renamable_locals(
@@ -45,12 +44,12 @@ def renamable_parameters(
     """Parameters follow the rename like locals; one a caller passes by keyword only together with those calls.
 
     A keyword argument names the parameter from outside the function (``f(old=...)``),
-    possibly from another file. Where every such call is renamed too (:func:`keywords_follow`)
+    possibly from another file. Where every such call is renamed too (:func:`keyword_callees`)
     the parameter follows; otherwise it keeps its name and the report says why.
     """
     by_keyword = {
         name.value for name in names
-        if _passed_by_keyword(context, name.value) and not keywords_follow(context, name.value)
+        if _passed_by_keyword(context, name.value) and not keyword_callees(context, name.value)
     }
     kept = {name for name in names if name.value in by_keyword}
     for old in sorted(by_keyword):
@@ -60,42 +59,107 @@ def renamable_parameters(
     return renamable_locals(context, path, task_id, names - kept, exact, text)
 
 
-def keywords_follow(context: Context, old: str) -> bool:
-    """Whether ``old=...`` keyword arguments are renamed with the parameters they name, everywhere at once.
+def keyword_pattern(name: str) -> re.Pattern[str]:
+    """``name=`` as a call's keyword argument, comment lines between the arguments allowed (a text prefilter)."""
+    # One white-space character, or one comment through its line break, per step: one way to match a text.
+    return re.compile(rf"[(,](?:[ \t\f\r\n]|#[^\r\n]*[\r\n])*{re.escape(name)}\s*=(?!=)")
 
-    Only when the keyword can only mean a parameter this migration renames: some Python
-    file of the workspace has a parameter ``old``, none keeps one (its file already
-    spells the new name), and every Python file that passes ``old=`` is one the rename
-    covers. Otherwise parameters and keywords alike keep the old name.
+
+def keyword_callees(context: Context, old: str) -> frozenset[str]:
+    """The functions and classes whose ``old`` parameter is renamed with the ``old=`` keywords of their calls.
+
+    Empty (and then parameters and keywords alike keep the old name) unless each such
+    keyword can only mean a parameter this migration renames: every call in a Python
+    file that passes ``old=`` calls, by name or attribute, a function of the workspace
+    with that parameter (or a class whose ``__init__`` has it); no such parameter
+    belongs to a lambda or sits in a file that already spells the new name (it keeps
+    its name there); and the rename covers every Python file that passes it.
     """
-    return bool(context.computed_once(_keywords_follow, old))
+    return context.computed_once(_keyword_callees, old)
 
 
 def _renamed_in(context: Context, path: str, old: str) -> str | None:
     return next((r.new for r in context.recipe.renames_for(path, context.main_file) if r.old == old), None)
 
 
-def _keywords_follow(context: Context, old: str) -> bool:
-    callers = context.computed_once(_files_passing_keyword, old)
-    # A notebook's cells are renamed occurrence by occurrence (keywords too); a Python file only where the rename covers it.
-    if not callers or any(path.endswith(".py") and _renamed_in(context, path, old) is None for path in callers):
-        return False
+def _keyword_callees(context: Context, old: str) -> frozenset[str]:
+    callers = [path for path in context.computed_once(_files_passing_keyword, old) if path.endswith(".py")]
+    # A notebook's cells are renamed occurrence by occurrence, keywords included.
+    if any(_renamed_in(context, path, old) is None for path in callers):
+        return frozenset()
     word = re.compile(rf"(?<![\w]){re.escape(old)}(?![\w])")
-    defined = False
-    for path in context.workspace.files((".py",)):
-        text = context.workspace.read_text(path)
-        new = _renamed_in(context, path, old)
-        if new is None or not word.search(text):
-            continue
-        try:
-            parameters = {name.value for name in resolve(context.parse(path), [old], source=text).parameters}
-        except Exception:  # noqa: BLE001 - a file that does not parse is reported by the rename itself
-            return False
-        if old in parameters:
-            if re.search(rf"(?<![\w]){re.escape(new)}(?![\w])", text):
-                return False  # that parameter keeps its name (renamable_locals), so its callers must too
-            defined = True
-    return defined
+    owners: set[str] = set()
+    try:
+        for path in context.workspace.files((".py",)):
+            text = context.workspace.read_text(path)
+            new = _renamed_in(context, path, old)
+            if new is None or not word.search(text):
+                continue
+            found = _ParameterOwners(old)
+            context.parse(path).visit(found)
+            if found.names or found.anonymous:
+                if found.anonymous or re.search(rf"(?<![\w]){re.escape(new)}(?![\w])", text):
+                    return frozenset()
+                owners |= found.names
+        for path in callers:
+            calls = _KeywordCalls(old)
+            context.parse(path).visit(calls)
+            if any(callee not in owners for callee in calls.callees):
+                return frozenset()
+    except Refusal:  # a file that does not parse: the rename itself says so
+        return frozenset()
+    return frozenset(owners)
+
+
+def _parameter_names(params: cst.Parameters) -> list[str]:
+    star = [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
+    return [p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params, *star)]
+
+
+class _ParameterOwners(cst.CSTVisitor):
+    """The names a call of a function with parameter ``old`` goes by: the function's, or its class's for ``__init__``."""
+
+    def __init__(self, old: str):
+        super().__init__()
+        self.old = old
+        self.names: set[str] = set()
+        self.anonymous = False  # a lambda's: its calls cannot be told by name
+        self._classes: list[str] = []
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._classes.append(node.name.value)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._classes.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if self.old in _parameter_names(node.params):
+            self.names.add(node.name.value)
+            if node.name.value in ("__init__", "__new__") and self._classes:
+                self.names.add(self._classes[-1])
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.anonymous = self.anonymous or self.old in _parameter_names(node.params)
+
+
+class _KeywordCalls(cst.CSTVisitor):
+    """The callee of every call that passes ``old=`` (None when it is not a plain name or attribute)."""
+
+    def __init__(self, old: str):
+        super().__init__()
+        self.old = old
+        self.callees: list[str | None] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if any(arg.keyword is not None and arg.keyword.value == self.old for arg in node.args):
+            self.callees.append(callee_name(node))
+
+
+def callee_name(call: cst.Call) -> str | None:
+    func = call.func
+    if isinstance(func, cst.Name):
+        return func.value
+    return func.attr.value if isinstance(func, cst.Attribute) else None
 
 
 def _passed_by_keyword(context: Context, name: str) -> bool:
@@ -104,7 +168,7 @@ def _passed_by_keyword(context: Context, name: str) -> bool:
 
 def _files_passing_keyword(context: Context, name: str) -> tuple[str, ...]:
     """The Python files and notebooks with a call that passes ``name=...`` (a text search: cheap and cautious)."""
-    keyword = re.compile(rf"[(,]\s*{re.escape(name)}\s*=(?!=)")
+    keyword = keyword_pattern(name)
     found = []
     for path in context.workspace.files((".py", ".ipynb")):
         text = context.workspace.read_text(path)
