@@ -843,3 +843,24 @@ def test_a_package_init_that_calls_a_deprecated_factory_has_the_call_migrated(tm
     assert f"{old}(" not in change.after.decode() and f"{RECIPE.config_function.name}(" in change.after.decode()
     commit(migration.context.workspace)
     assert plan_migration(root, RECIPE).changes == []
+
+
+def test_a_config_import_a_function_reads_later_is_kept(tmp_path):
+    """A function body reads ``SFTConfig`` when it is called, after the import at the end of the file."""
+    source = (
+        "def build():\n    training_args = SFTConfig(per_device_train_batch_size=1)\n    return training_args\n"
+        "training_args = SFTConfig(max_length=-1, gradient_checkpointing=None)\n"
+        "def create_training_config(variant):\n    return None\n"
+        "from trl import SFTConfig\n"
+    )
+    migration = _plan_single_file(tmp_path, source)
+    assert migration.changes, "the block was not replaced: the test shows nothing"
+    after = migration.changes[0].after
+    assert unbound_names(after) == unbound_names(source), after.decode()
+
+
+def test_a_module_indented_with_a_form_feed_gets_the_config_function(tmp_path):
+    """LibCST refuses such an indent as the default for parsing inserted code; the module itself parses."""
+    source = "class Kept:\n \f\tpass\n\n\nfrom trl import SFTConfig\n\ntraining_args = SFTConfig(output_dir='y')\n"
+    migration = _plan_single_file(tmp_path, source)
+    assert migration.changes and _compiles(migration.changes[0].after)

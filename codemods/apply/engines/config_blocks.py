@@ -184,9 +184,14 @@ def _name_positions(module: cst.Module, names: set[str]):
     except SyntaxError:
         return None
     reads: dict[str, list[tuple[int, int]]] = {name: [] for name in names}
+    deferred: dict[str, list[tuple[int, int]]] = {name: [] for name in names}
+    in_functions = {
+        id(inner) for function in ast.walk(tree) if isinstance(function, _FUNCTIONS)
+        for inner in ast.walk(function) if inner is not function
+    }
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
-            reads[node.id].append((node.lineno, node.col_offset))
+            (deferred if id(node) in in_functions else reads)[node.id].append((node.lineno, node.col_offset))
     # name -> [(position, statement index)]; an assignment binds after its value is read.
     bindings: dict[str, list[tuple[tuple[int, int], int]]] = {name: [] for name in names}
     for index, statements in _ast_statement_groups(module, tree):
@@ -198,7 +203,18 @@ def _name_positions(module: cst.Module, names: set[str]):
         position = (last.end_lineno, last.end_col_offset) if assigns else (first.lineno, first.col_offset)
         for name in _bound_names(stmt) & names:
             bindings[name].append((position, index))
-    return reads, bindings
+    return reads, deferred, bindings
+
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _binding_in_effect(bindings: list[tuple[tuple[int, int], int]], read: tuple[int, int]) -> int | None:
+    """The statement index of the binding a deferred read at ``read`` is taken to use."""
+    before = [stmt_index for pos, stmt_index in bindings if pos < read]
+    if before:
+        return before[-1]
+    return next((stmt_index for pos, stmt_index in bindings if pos > read), None)
 
 
 def _is_import(stmt: cst.SimpleStatementLine) -> bool:
@@ -251,7 +267,7 @@ def unused_config_imports(module: cst.Module, function: ConfigFunction) -> dict[
     positions = _name_positions(module, watched)
     if positions is None:
         return {}
-    reads, all_bindings = positions
+    reads, deferred, all_bindings = positions
     unused: dict[int, set[str]] = {}
     for index, aliases in candidates.items():
         for alias in aliases:
@@ -260,6 +276,9 @@ def unused_config_imports(module: cst.Module, function: ConfigFunction) -> dict[
             start = next(pos for pos, stmt_index in bindings if stmt_index == index)
             end = next((pos for pos, stmt_index in bindings if pos > start and stmt_index != index), None)
             read = any(start < pos and (end is None or pos < end) for pos in reads[name])
+            # A function body reads the name when it is called, not where it stands: it keeps the
+            # binding before it, or the first one after it when none comes before.
+            read = read or any(_binding_in_effect(bindings, pos) == index for pos in deferred[name])
             if not read:
                 unused.setdefault(index, set()).add(name)
     return unused

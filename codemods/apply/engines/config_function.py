@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import libcst as cst
 
+from codemods.apply.engines.definitions import parser_config
 from codemods.apply.engines.stack_fit import StackFit, fit_notes, stack_fit
 from codemods.apply.session import Context, Level
 from codemods.core.config_values import (  # noqa: F401 - the engines import the value model from here
@@ -160,7 +161,7 @@ def config_function_statement(
     function: ConfigFunction, output_root: str, module: cst.Module | None = None, fit: StackFit | None = None
 ) -> cst.FunctionDef:
     """The function as a statement; with ``fit`` (``--fit-stack``) the plan's text with the left-out lines commented."""
-    config = module.config_for_parsing if module is not None else cst.PartialParserConfig()
+    config = parser_config(module) if module is not None else cst.PartialParserConfig()
     text = render_config_function(function, output_root) if fit is None else fit.render(
         render_config_function(fit.plan, output_root)
     )

@@ -26,6 +26,7 @@ import libcst as cst
 from codemods.apply.engines.config_discovery import assignment_parts
 from codemods.apply.engines.config_function import Unknown, literal_value, recipe_factory, same_value, show
 from codemods.apply.engines.config_mapping import Keyword, MappedCall, new_call
+from codemods.apply.engines.definitions import parser_config
 from codemods.apply.engines.imports import NewImport, add_imports, import_bindings
 from codemods.apply.session import BehaviourChange, Context, Impact
 from codemods.core import cells
@@ -197,6 +198,6 @@ def with_import_in_cell(module: cst.Module, index: int) -> cst.Module:
     if any(line.comment is not None for line in head):
         while head and head[-1].comment is None:
             head.pop()
-    statement = cst.parse_statement(f"import {DATACLASSES}\n", config=module.config_for_parsing)
+    statement = cst.parse_statement(f"import {DATACLASSES}\n", config=parser_config(module))
     body[index] = cells.with_leading_lines(body[index], [cst.EmptyLine(), *tail])
     return module.with_changes(body=[*body[:index], cells.with_leading_lines(statement, head), *body[index:]])

@@ -22,6 +22,18 @@ def module_function(module: cst.Module, name: str) -> cst.FunctionDef | None:
     return None
 
 
+def parser_config(module: cst.Module) -> cst.PartialParserConfig:
+    """How to parse code that goes into ``module``: its newline, and its indent where LibCST accepts it.
+
+    LibCST refuses an indent other than spaces and tabs as a default (a form feed can lead
+    an indented block), while the module itself parses; code inserted there gets 4 spaces.
+    """
+    try:
+        return module.config_for_parsing
+    except ValueError:
+        return cst.PartialParserConfig(default_newline=module.default_newline)
+
+
 def statements(source: str) -> list[cst.BaseStatement]:
     return list(cst.parse_module(source).body)
 

@@ -23,6 +23,7 @@ from pathlib import PurePosixPath
 
 import libcst as cst
 
+from codemods.apply.engines.definitions import parser_config
 from codemods.apply.memo import per_tree
 
 
@@ -131,7 +132,7 @@ def add_imports(module: cst.Module, imports: Sequence[NewImport]) -> cst.Module:
             wanted_from.setdefault(item.module, []).append((item.name, item.alias))
     for index in range(start, end):
         body[index] = _merged_from_import(body[index], wanted_from)
-    config = module.config_for_parsing
+    config = parser_config(module)
     future = [_from_line(name, pairs, config) for name, pairs in wanted_from.items() if name == "__future__"]
     plain = sorted({item.module for item in missing if item.name is None and item.alias is None})
     aliased = {item.module: item.alias for item in missing if item.name is None and item.alias is not None}
