@@ -864,3 +864,17 @@ def test_a_module_indented_with_a_form_feed_gets_the_config_function(tmp_path):
     source = "class Kept:\n \f\tpass\n\n\nfrom trl import SFTConfig\n\ntraining_args = SFTConfig(output_dir='y')\n"
     migration = _plan_single_file(tmp_path, source)
     assert migration.changes and _compiles(migration.changes[0].after)
+
+
+def test_a_call_through_the_module_attribute_is_no_other_use_of_the_imported_name(tmp_path):
+    """``m.old()`` migrated as a call must not keep ``from m import old`` alive for one more apply."""
+    spec, old = RECIPE.config_module, RECIPE.config_module.deprecated[0].old
+    root = tmp_path / "repo"
+    shutil.copytree(TARGET, root, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    caller = root / "scripts" / "train.py"
+    module = _dotted(spec.path)
+    caller.write_text(
+        caller.read_text(encoding="utf-8") + f"\nimport {module}\nextra_args = {module}.{old}()\n", encoding="utf-8"
+    )
+    commit(plan_migration(root, RECIPE).context.workspace)
+    assert plan_migration(root, RECIPE).changes == []

@@ -210,6 +210,7 @@ class _OldFactoryUses(cst.CSTVisitor):
         self._other_use(node)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._callees.add(node.attr)  # ``m.old``'s ``old`` is an attribute name, never this module's binding
         self._other_use(node)
 
     def _other_use(self, node: cst.CSTNode) -> None:
