@@ -878,3 +878,16 @@ def test_a_call_through_the_module_attribute_is_no_other_use_of_the_imported_nam
     )
     commit(plan_migration(root, RECIPE).context.workspace)
     assert plan_migration(root, RECIPE).changes == []
+
+
+def test_an_old_factory_defined_twice_is_refused_naming_both_lines(tmp_path):
+    """Python keeps the last ``def``; replacing one and leaving the other would change again on every apply."""
+    spec = RECIPE.config_module
+    old = spec.deprecated[-1].old
+    root = tmp_path / "repo"
+    shutil.copytree(TARGET, root, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    module = root / spec.path
+    text = module.read_text(encoding="utf-8")
+    module.write_text(text + f"\n\ndef {old}(**kwargs):\n    return None\n".replace("**kwargs", "output_dir='x', **kwargs"), encoding="utf-8")
+    with pytest.raises(Refusal, match=rf"{old} is defined 2 times \(lines \d+, \d+\)"):
+        plan_migration(root, RECIPE)

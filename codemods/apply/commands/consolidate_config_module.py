@@ -5,7 +5,11 @@ from __future__ import annotations
 from codemods.apply.engines.clashes import recipe_function_defined
 from codemods.apply.engines.config_callers import migrate_callers, migrate_package_init
 from codemods.apply.engines.config_discovery import find_output_root
-from codemods.apply.engines.config_module import collect_old_factories, migrate_config_module
+from codemods.apply.engines.config_module import (
+    collect_old_factories,
+    migrate_config_module,
+    refuse_defined_twice,
+)
 from codemods.apply.session import Context
 from codemods.core.recipe import Task
 
@@ -27,6 +31,7 @@ def run(context: Context, task: Task) -> None:
     # Refuses when the module binds the function's name to something else: it would be defined twice.
     recipe_function_defined(task.id, spec.path, module, function.name, function.parameters[0].name)
     root = find_output_root(context, task.id)
+    refuse_defined_twice(task.id, spec.path, module, spec)
     # Read what the old factories build before their definitions are replaced.
     old = collect_old_factories(module, recipe, root)
     context.write_module(spec.path, migrate_config_module(context, task, spec.path, module, root, old))

@@ -47,8 +47,9 @@ from codemods.apply.engines.definitions import (
 )
 from codemods.apply.engines.docstring_renames import rename_in_docstrings
 from codemods.apply.engines.imports import NewImport, add_imports, dotted_module
+from codemods.apply.engines.lines import first_lines
 from codemods.apply.engines.stack_fit import StackFit, stack_fit
-from codemods.apply.session import Context
+from codemods.apply.session import Context, Refusal
 from codemods.core import cells
 from codemods.core.config_values import DEPRECATED_BUILDER
 from codemods.core.recipe import ConfigFunction, ConfigModule, Recipe, Task
@@ -145,6 +146,22 @@ def old_definitions(module: cst.Module, spec: ConfigModule) -> dict[str, int]:
         for index, stmt in enumerate(module.body)
         if isinstance(stmt, cst.FunctionDef) and stmt.name.value in olds and not is_alias_shaped(stmt)
     }
+
+
+def refuse_defined_twice(task_id: str, path: str, module: cst.Module, spec: ConfigModule) -> None:
+    """An old factory with two top-level ``def``s: which one the module means is the user's call, not ours."""
+    for deprecated in spec.deprecated:
+        defs = [s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == deprecated.old]
+        if len(defs) > 1:
+            lines = first_lines(module, defs)
+            where = ", ".join(str(lines[d]) for d in defs)
+            raise Refusal(
+                task_id,
+                f"{deprecated.old} is defined {len(defs)} times (lines {where}); the last one wins when the module "
+                "runs. Keep one, then run again",
+                path,
+                lines[defs[-1]],
+            )
 
 
 def own_defaults(old: ConfigFactory, new: ConfigFactory) -> dict[str, object]:
