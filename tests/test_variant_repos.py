@@ -151,14 +151,19 @@ def expect_unpaired_notebook(root: Path, before, after) -> None:
     assert document["cells"][1]["outputs"] == json.loads(before[path])["cells"][1]["outputs"]
 
 
-def build_crlf(tmp: Path) -> Path:
+def _with_line_ends(tmp: Path, convert, boms: tuple[bytes, bytes] = (b"", b"")) -> Path:
+    """target_repo with the main notebook-script and the collators module converted (each behind its BOM)."""
     root = copy_target(tmp / "repo")
-    for relative in (MAIN, COLLATORS):
+    for relative, bom in zip((MAIN, COLLATORS), boms, strict=True):
         path = root / relative
-        path.write_bytes(_crlf(path.read_bytes()))
+        path.write_bytes(bom + convert(path.read_bytes()))
     (root / ".gitattributes").write_text("* -text\n")
     commit_all(root)
     return root
+
+
+def build_crlf(tmp: Path) -> Path:
+    return _with_line_ends(tmp, _crlf)
 
 
 def expect_crlf(root: Path, before, after) -> None:
@@ -175,13 +180,7 @@ def expect_crlf(root: Path, before, after) -> None:
 
 def build_cr_only(tmp: Path) -> Path:
     """Old Mac line ends (a lone CR) in the main notebook-script (with a BOM) and the collators module."""
-    root = copy_target(tmp / "repo")
-    for relative, bom in ((MAIN, BOM), (COLLATORS, b"")):
-        path = root / relative
-        path.write_bytes(bom + path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r"))
-    (root / ".gitattributes").write_text("* -text\n")
-    commit_all(root)
-    return root
+    return _with_line_ends(tmp, lambda data: data.replace(b"\r\n", b"\n").replace(b"\n", b"\r"), (BOM, b""))
 
 
 def expect_cr_only(root: Path, before, after) -> None:
