@@ -156,15 +156,15 @@ def main_file_argument(root: Path, value: str) -> str:
     directory (or absolute) that leads into ROOT is accepted and made relative to ROOT.
     """
     directory = root if root.is_dir() else root.parent
+    spelled = posixpath.normpath(value.replace(os.sep, "/"))  # ./src/../train.py is train.py
+    leads_out = spelled == ".." or spelled.startswith("../")
     if not Path(value).is_absolute() and (directory / value).is_file():
-        spelled = posixpath.normpath(value.replace(os.sep, "/"))  # ./src/../train.py is train.py
-        if spelled == ".." or spelled.startswith("../"):
+        if leads_out:
             raise MainFileError(f"--main-file {value!r} is outside ROOT ({directory}); name a file inside it")
         return spelled
     if not Path(value).is_file():
-        spelled = posixpath.normpath(value.replace(os.sep, "/"))
         # No such file: say so of its plain spelling, unless it leads out of ROOT (refused as such).
-        return value if Path(value).is_absolute() or spelled == ".." or spelled.startswith("../") else spelled
+        return value if Path(value).is_absolute() or leads_out else spelled
     try:
         return Path(value).resolve().relative_to(directory.resolve()).as_posix()
     except ValueError:

@@ -323,16 +323,17 @@ class _Resolver:
     _ListComp = _SetComp = _DictComp = _GeneratorExp = _comprehension
 
     def parameters(self, params: cst.Parameters, scope: _Scope, annotations: bool) -> None:
-        for param in _all_params(params):
+        for param in all_params(params):
             self.walk_all((param.default, param.annotation if annotations else None), scope)
 
     def bind_parameters(self, params: cst.Parameters, scope: _Scope) -> None:
-        for param in _all_params(params):
+        for param in all_params(params):
             self.bind(param.name, scope)
             scope.parameters.add(param.name.value)
 
 
-def _all_params(params: cst.Parameters) -> list[cst.Param]:
+def all_params(params: cst.Parameters) -> list[cst.Param]:
+    """Every parameter of a signature: positional-only, regular, ``*args``, keyword-only, ``**kwargs``."""
     star = [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
     return [*params.posonly_params, *params.params, *params.kwonly_params, *star]
 

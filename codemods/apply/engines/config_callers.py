@@ -175,7 +175,7 @@ class _OldFactoryUses(cst.CSTVisitor):
         self.old = old
         self.calls: dict[cst.Call, tuple[str, int]] = {}
         self.other_uses: dict[str, list[int]] = {}
-        self._callees: set[cst.CSTNode] = set()
+        self._not_uses: set[cst.CSTNode] = set()  # callees of migrated calls, and attribute names
         self._other_nodes: list[tuple[str, cst.Name]] = []
 
     def find(self) -> _OldFactoryUses:
@@ -204,17 +204,17 @@ class _OldFactoryUses(cst.CSTVisitor):
         name = self.old_name(node.func)
         if name:
             self.calls[node] = (name, 0)
-            self._callees.add(node.func)
+            self._not_uses.add(node.func)
 
     def visit_Name(self, node: cst.Name) -> None:
         self._other_use(node)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._callees.add(node.attr)  # ``m.old``'s ``old`` is an attribute name, never this module's binding
+        self._not_uses.add(node.attr)  # ``m.old``'s ``old`` is an attribute name, never this module's binding
         self._other_use(node)
 
     def _other_use(self, node: cst.CSTNode) -> None:
-        if node in self._callees:
+        if node in self._not_uses:
             return
         name = self.old_name(node)
         if name and isinstance(node, cst.Name) and node.value == name:

@@ -39,10 +39,10 @@ def _name_positions(module: cst.Module, names: set[str]):
         return None
     reads: dict[str, list[tuple[int, int]]] = {name: [] for name in names}
     deferred: dict[str, list[tuple[int, int]]] = {name: [] for name in names}
-    in_functions = {
-        id(inner) for function in ast.walk(tree) if isinstance(function, _FUNCTIONS)
-        for inner in ast.walk(function) if inner is not function
-    }
+    in_functions: set[int] = set()
+    for function in ast.walk(tree):  # breadth first: an outer function comes before the ones inside it
+        if isinstance(function, _FUNCTIONS) and id(function) not in in_functions:
+            in_functions.update(id(inner) for inner in ast.walk(function) if inner is not function)
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
             (deferred if id(node) in in_functions else reads)[node.id].append((node.lineno, node.col_offset))

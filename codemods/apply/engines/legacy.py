@@ -21,7 +21,6 @@ import): once the class is last, the module would end up with the other object.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,7 +40,7 @@ from codemods.apply.engines.legacy_uses import (
     mentions,
     section_start,
 )
-from codemods.apply.engines.lines import first_lines
+from codemods.apply.engines.lines import LINE_BREAK, first_lines
 from codemods.apply.memo import module_code
 from codemods.apply.session import Context, Refusal
 from codemods.core.cells import (
@@ -56,7 +55,6 @@ from codemods.core.recipe import Legacy, RenamePolicy, Task
 from codemods.core.sections import banner_title
 
 # As PositionProvider counts lines: \r\n, a lone \r and \n each end one.
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 # ---------------------------------------------------------------------- comment lines
@@ -283,7 +281,7 @@ def _legacy_section(module: cst.Module, title: str | None) -> int | None:
     banner = next(
         (
             number
-            for number, line in enumerate(_LINE_BREAK.split(code), 1)
+            for number, line in enumerate(LINE_BREAK.split(code), 1)
             if line.lstrip().startswith("#") and line.lstrip().lstrip("#").strip() == title
         ),
         None,

@@ -6,11 +6,11 @@ import re
 
 import libcst as cst
 
+from codemods.apply.engines.lines import LINE_BREAK
 from codemods.core.names import word_pattern
 from codemods.core.recipe import RenamePolicy
 
 _STRING_PREFIX = re.compile(r"^[rRuU]*")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class RenameWholeWord(cst.CSTTransformer):
@@ -62,7 +62,7 @@ def merged_docstring(original: str | None, legacy_text: str, indent: str, newlin
     raw = "r" in prefix.lower()
     legacy_lines = [_escaped(line, triple, raw) for line in legacy_lines]
 
-    lines = _LINE_BREAK.split(inner)
+    lines = LINE_BREAK.split(inner)
     opens_below = len(lines) > 1 and not lines[0].strip()
     closes_alone = len(lines) == 1 or not lines[-1].strip()
     if opens_below:

@@ -89,7 +89,8 @@ _SKIPPED_FIELDS = re.compile(
     r"trailing_whitespace|asynchronous|relative)$"
 )
 _FIELDS: dict[type, tuple[str, ...]] = {}
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# As Python and PositionProvider count lines: \r\n, a lone \r and \n each end one.
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -137,7 +138,7 @@ class Mentions:
         units = _cst_units(self.module)
         if sum(count for _, count in units) != len(spans):
             return
-        lines = _LINE_BREAK.split(source)  # ast's line breaks; splitlines() also breaks at \f and others
+        lines = LINE_BREAK.split(source)  # ast's line breaks; splitlines() also breaks at \f and others
         blank = [not line.strip() or line.lstrip().startswith("#") for line in lines]
         hits = [0]
         for line in lines:

@@ -10,6 +10,7 @@ import re
 
 import libcst as cst
 
+from codemods.apply.engines.bindings import all_params
 from codemods.apply.engines.lines import first_lines
 from codemods.apply.session import Context, Refusal
 
@@ -25,7 +26,7 @@ def renamable_locals(
     """
     safe, kept = set(), set()
     for name in names:
-        (kept if re.search(rf"(?<![\w]){re.escape(exact[name.value])}(?![\w])", text) else safe).add(name)
+        (kept if _spells(text, exact[name.value]) else safe).add(name)
     if kept:
         lines = first_lines(context.parse(path), kept)
         for name in sorted(kept, key=lines.__getitem__):
@@ -78,6 +79,11 @@ def keyword_callees(context: Context, old: str) -> frozenset[str]:
     return context.computed_once(_keyword_callees, old)
 
 
+def _spells(text: str, name: str) -> bool:
+    """Whether ``name`` stands in ``text`` as a whole word (code, comment or string alike)."""
+    return re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", text) is not None
+
+
 def _renamed_in(context: Context, path: str, old: str) -> str | None:
     return next((r.new for r in context.recipe.renames_for(path, context.main_file) if r.old == old), None)
 
@@ -87,18 +93,17 @@ def _keyword_callees(context: Context, old: str) -> frozenset[str]:
     # A notebook's cells are renamed occurrence by occurrence, keywords included.
     if any(_renamed_in(context, path, old) is None for path in callers):
         return frozenset()
-    word = re.compile(rf"(?<![\w]){re.escape(old)}(?![\w])")
     owners: set[str] = set()
     try:
         for path in context.workspace.files((".py",)):
             text = context.workspace.read_text(path)
             new = _renamed_in(context, path, old)
-            if new is None or not word.search(text):
+            if new is None or not _spells(text, old):
                 continue
             found = _ParameterOwners(old)
             context.parse(path).visit(found)
             if found.names or found.anonymous:
-                if found.anonymous or re.search(rf"(?<![\w]){re.escape(new)}(?![\w])", text):
+                if found.anonymous or _spells(text, new):
                     return frozenset()
                 owners |= found.names
         for path in callers:
@@ -109,11 +114,6 @@ def _keyword_callees(context: Context, old: str) -> frozenset[str]:
     except Refusal:  # a file that does not parse: the rename itself says so
         return frozenset()
     return frozenset(owners)
-
-
-def _parameter_names(params: cst.Parameters) -> list[str]:
-    star = [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
-    return [p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params, *star)]
 
 
 class _ParameterOwners(cst.CSTVisitor):
@@ -133,13 +133,16 @@ class _ParameterOwners(cst.CSTVisitor):
         self._classes.pop()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if self.old in _parameter_names(node.params):
+        if self._has_old(node.params):
             self.names.add(node.name.value)
             if node.name.value in ("__init__", "__new__") and self._classes:
                 self.names.add(self._classes[-1])
 
     def visit_Lambda(self, node: cst.Lambda) -> None:
-        self.anonymous = self.anonymous or self.old in _parameter_names(node.params)
+        self.anonymous = self.anonymous or self._has_old(node.params)
+
+    def _has_old(self, params: cst.Parameters) -> bool:
+        return any(param.name.value == self.old for param in all_params(params))
 
 
 class _KeywordCalls(cst.CSTVisitor):
