@@ -196,7 +196,7 @@ def apply(
     (ROOT missing, not a Python file or notebook, or a directory holding nothing of the recipe; a bad recipe;
     a dirty git tree; a name the plan would define twice; or a task that refuses to run safely).
     """
-    from codemods.apply.migration import plan_migration
+    from codemods.apply.migration import plan_migration, uncommitted_changes
     from codemods.apply.output import show_apply
     from codemods.apply.progress import planning_progress
     from codemods.apply.render_json import ApplyOutcome
@@ -208,13 +208,9 @@ def apply(
     plan = _recipe(root, recipe, main_file, quiet=quiet)
     _say_if_main_file_missing(root, plan, quiet)
     try:
-        if not dry_run and not allow_dirty:
-            dirty = Workspace(root).is_dirty()
-            if dirty:
-                raise _fail(
-                    "ROOT has uncommitted changes (" + ", ".join(dirty[:5]) + ("…" if len(dirty) > 5 else "") + "); "
-                    "commit or stash them first, or pass --allow-dirty"
-                )
+        dirty = None if dry_run or allow_dirty else uncommitted_changes(root)
+        if dirty:
+            raise _fail(dirty)
         options = {
             "clear_stale_outputs": clear_stale_outputs, "keep_behaviour": keep_behaviour, "keep_paths": keep_paths,
             "fit_stack": fit_stack, "dry_run": dry_run,
@@ -314,34 +310,21 @@ def check(
     Exit codes: 0 clean (always, with --exit-zero, unless an error), 1 stale names found, 2 error (a PATH
     missing or unreadable, a directory holding nothing to check; a bad recipe; an unreadable file).
     """
-    from codemods.check import CheckError, CheckResult, find_stale
+    from codemods.check import CheckError
     from codemods.check.output import show_check
-    from codemods.check.paths import find_stale_in_files, merged, targets
+    from codemods.check.paths import check_paths
 
+    def recipe_for(root: Path):
+        _recover_interrupted(root)
+        return _recipe(root, recipe, main_file, relabel=False, quiet=quiet)  # the check greps for relabels
+
+    progress = output_format is CheckFormat.text and not quiet and sys.stderr.isatty()
     try:
         if len(paths) == 1:
             check_root(paths[0])  # one PATH is a ROOT; among several, what the check does not read is skipped
-        chosen = targets(paths, exclude or ())
+        result, plan = check_paths(paths, recipe_for, exclude or (), jobs, progress)
     except (CheckError, RootError) as error:
         raise _fail(str(error)) from None
-    results, plan = [], None
-    for target in chosen:
-        _recover_interrupted(target.root)
-        plan = _recipe(target.root, recipe, main_file, relabel=False, quiet=quiet)  # the check greps for relabels
-        progress = output_format is CheckFormat.text and not quiet and sys.stderr.isatty()
-        try:
-            if target.files is None:
-                result = find_stale(target.root, plan, exclude=exclude or (), jobs=jobs, progress=progress)
-            else:
-                result = find_stale_in_files(target.root, plan, target.files)
-        except CheckError as error:
-            raise _fail(str(error)) from None
-        if target.files is None and result.files_scanned == 0 and not result.errors:
-            # A check that read nothing is a wrong path or an --exclude that hides everything, not a clean tree.
-            hidden = " (after --exclude)" if exclude else ""
-            raise _fail(f"nothing to check: {target.root} holds no Python file or notebook{hidden}")
-        results.append(result)
-    result = merged(results) if results else CheckResult([], 0, 0, [], [])
     show_check(result, plan, output_format.value, verbose=verbose, quiet=quiet, statistics=statistics)
     raise typer.Exit(result.exit_code if not exit_zero or result.errors else EXIT_OK)
 

@@ -85,6 +85,18 @@ def select_tasks(recipe: Recipe, only: list[str] | None) -> list[Task]:
     return [task for task in recipe.tasks if task.id in wanted]
 
 
+def uncommitted_changes(root: Path) -> str | None:
+    """Why `apply` will not write into ROOT: files git knows with changes not committed (None: go ahead).
+
+    A migration is reviewed and undone through git; mixed with edits of the user's own it could be neither.
+    """
+    dirty = Workspace(root).is_dirty()
+    if not dirty:
+        return None
+    listed = ", ".join(dirty[:5]) + ("…" if len(dirty) > 5 else "")
+    return f"ROOT has uncommitted changes ({listed}); commit or stash them first, or pass --allow-dirty"
+
+
 def plan_migration(
     root: Path,
     recipe: Recipe,

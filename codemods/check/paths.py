@@ -13,12 +13,12 @@ a hook may pass every changed file. Findings keep the paths as they were given.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from codemods.check.findings import CheckError, CheckResult
-from codemods.check.runner import SUFFIXES, _order, _scan_serial, excluded
+from codemods.check.runner import SUFFIXES, _order, _scan_serial, excluded, find_stale
 from codemods.check.scan import _Scanner
 from codemods.core.project_settings import repository_of
 from codemods.core.recipe import Recipe, RecipeError
@@ -102,3 +102,32 @@ def merged(results: Sequence[CheckResult]) -> CheckResult:
         files_matched=sum(result.files_matched for result in results),
         root=".",
     )
+
+
+def check_paths(
+    paths: Sequence[Path],
+    recipe_for: Callable[[Path], Recipe],
+    exclude: Sequence[str] = (),
+    jobs: int | None = None,
+    progress: bool = False,
+) -> tuple[CheckResult, Recipe | None]:
+    """`refactor check PATH...`: each repository the paths lead to checked once, the results merged.
+
+    ``recipe_for(root)`` gives the recipe for one ROOT (the caller reports a bad one). Returns the
+    merged result and the last recipe used (None when no path led to anything to check). Raises
+    :class:`CheckError` for a path that does not exist, and for a directory that holds nothing to
+    check: a check that read nothing is a wrong path, or an ``--exclude`` that hides everything,
+    never a clean tree.
+    """
+    results, recipe = [], None
+    for target in targets(paths, exclude):
+        recipe = recipe_for(target.root)
+        if target.files is not None:
+            results.append(find_stale_in_files(target.root, recipe, target.files))
+            continue
+        result = find_stale(target.root, recipe, exclude=exclude, jobs=jobs, progress=progress)
+        if result.files_scanned == 0 and not result.errors:
+            hidden = " (after --exclude)" if exclude else ""
+            raise CheckError(f"nothing to check: {target.root} holds no Python file or notebook{hidden}")
+        results.append(result)
+    return (merged(results) if results else CheckResult([], 0, 0, [], [])), recipe
