@@ -78,7 +78,7 @@ class NameTable:
         recipe, subject = self.recipe, relative
         if relative.endswith(".ipynb") and relative[: -len(".ipynb")] + ".py" == self.main_file:
             subject = self.main_file  # the paired notebook follows the main file's renames
-        exact = {rename.old: rename.new for rename in recipe.renames_for(subject, self.main_file)}
+        exact = dict(recipe.renames_for(subject, self.main_file))
         substrings: dict[str, str] = {}
         if recipe.rename_policy.substring_identifiers == "rename":
             substrings = {rename.old: rename.new for rename in recipe.all_renames if not rename.files}

@@ -249,16 +249,16 @@ class Recipe:
         known = ", ".join(f"{t.id} ({t.codemod})" for t in self.tasks)
         raise RecipeError(f"unknown task {task_id!r}; this recipe has: {known}")
 
-    def renames_for(self, relative_path: str, main_file: str | None = None) -> tuple[Rename, ...]:
-        """The renames that apply to one file (the legacy rename included).
+    def renames_for(self, relative_path: str, main_file: str | None = None) -> dict[str, str]:
+        """Old -> new names of the renames that apply to one file (the legacy rename included).
 
         ``main_file`` is what the alias "main" stands for (a single-file ROOT names its own).
         """
         main = main_file or self.main_file
-        return tuple(
-            r for r in self.all_renames
+        return {
+            r.old: r.new for r in self.all_renames
             if not r.files or relative_path in {main if f == MAIN_FILE_ALIAS else f for f in r.files}
-        )
+        }
 
     def named_paths(self) -> dict[str, str]:
         """Every file the recipe names, by the field that names it (``config_module.path``: ...)."""

@@ -69,7 +69,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def exact_renames(context: Context, path: str) -> dict[str, str]:
     """Old -> new names that apply in one file (file-limited renames only where the recipe says)."""
-    return {rename.old: rename.new for rename in context.recipe.renames_for(path, context.main_file)}
+    return context.recipe.renames_for(path, context.main_file)
 
 
 def prose_words(context: Context, exact: dict[str, str]) -> dict[str, str]:

@@ -85,7 +85,7 @@ def _spells(text: str, name: str) -> bool:
 
 
 def _renamed_in(context: Context, path: str, old: str) -> str | None:
-    return next((r.new for r in context.recipe.renames_for(path, context.main_file) if r.old == old), None)
+    return context.recipe.renames_for(path, context.main_file).get(old)
 
 
 def _keyword_callees(context: Context, old: str) -> frozenset[str]:
