@@ -177,6 +177,20 @@ def test_a_keyword_in_a_notebook_cell_follows_its_renamed_parameter(tmp_path):
     assert "collate_fn_v3" not in changed[MAIN] and "analyze(collate_fn_v2=1)" in changed["caller.ipynb"], changed
 
 
+@pytest.mark.parametrize("callee", ["analyze", "ext_train"])
+def test_a_keyword_in_a_notebook_cell_keeps_its_name_where_the_parameter_does(tmp_path, callee):
+    """Renaming the cell's keyword while the parameter keeps its name would break the call."""
+    source = [f"{callee}(collate_fn_v3=1)\n", "print(collate_fn_v3)\n"]
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+    notebook = json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 4}, indent=1) + "\n"
+    # The defining file already spells the new name, so the parameter keeps the old one.
+    main = "collate_fn_v2 = None\n\n\ndef analyze(collate_fn_v3):\n    return collate_fn_v3\n"
+    changed, report = run_codemod(tmp_path, "rename_collators", {MAIN: main, "caller.ipynb": notebook})
+    cells = json.loads(changed["caller.ipynb"])["cells"]
+    assert cells[0]["source"] == [f"{callee}(collate_fn_v3=1)\n", "print(collate_fn_v2)\n"], cells
+    assert any("cell 0: the keyword collate_fn_v3= keeps its name" in note.message for note in report.notes)
+
+
 def test_a_local_keeps_its_name_when_the_new_name_is_taken(tmp_path):
     before = "collate_fn_v2 = 1\n\n\ndef f():\n    collate_fn_v3 = 2\n    return collate_fn_v3 + collate_fn_v2\n"
     report = assert_codemod(tmp_path, "rename_collators", {MAIN: before}, {})

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from codemods.apply.engines.jupytext_pairs import synced_notebooks
+from codemods.apply.engines.rename_locals import kept_keywords
 from codemods.apply.session import Context
 from codemods.core import occurrences
 from codemods.core.bom import bom_of, without_bom
@@ -83,6 +84,8 @@ def rename_in_notebook(
         cell = cells[index]
         source = cell["source"]
         joined = "".join(source) if isinstance(source, list) else source
+        if cell.get("cell_type") == "code":
+            found = _without_kept_keywords(context, task_id, path, index, joined, found)
         renamed = _apply(joined, found)
         cell["source"] = renamed.splitlines(keepends=True) if isinstance(source, list) else renamed
         for occurrence in found:
@@ -103,6 +106,22 @@ def rename_in_notebook(
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
         context.report.info(task_id, f"renamed {sum(counts.values())} occurrences in notebook cells ({kinds})", path)
     return True
+
+
+def _without_kept_keywords(
+    context: Context, task_id: str, path: str, index: int, source: str, found: list[Occurrence]
+) -> list[Occurrence]:
+    """The cell's occurrences less the ``old=`` keywords of calls whose parameter keeps its name (said why)."""
+    kept = kept_keywords(context, source, {o.old for o in found if not o.substring and o.kind != UNPARSED_TEXT})
+    if not kept:
+        return found
+    for old in sorted(set(kept.values())):
+        context.report.warn(
+            task_id,
+            f"cell {index}: the keyword {old}= keeps its name: the parameter it passes keeps the old name",
+            path,
+        )
+    return [o for o in found if (o.line, o.col) not in kept]
 
 
 def _stale_outputs(context: Context, task_id: str, path: str, cells: list, stale: dict[int, set[str]]) -> bool:

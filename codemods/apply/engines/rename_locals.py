@@ -7,12 +7,15 @@ along where that cannot change what the code does, and says why where it keeps o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemods.apply.engines.bindings import all_params
 from codemods.apply.engines.lines import first_lines
 from codemods.apply.session import Context, Refusal
+from codemods.core.occurrences import mask_magics
 
 
 def renamable_locals(
@@ -89,8 +92,8 @@ def _renamed_in(context: Context, path: str, old: str) -> str | None:
 
 
 def _keyword_callees(context: Context, old: str) -> frozenset[str]:
+    # A notebook cell's keyword follows the same owners (kept_keywords), so notebooks decide nothing here.
     callers = [path for path in context.computed_once(_files_passing_keyword, old) if path.endswith(".py")]
-    # A notebook's cells are renamed occurrence by occurrence, keywords included.
     if any(_renamed_in(context, path, old) is None for path in callers):
         return frozenset()
     owners: set[str] = set()
@@ -152,10 +155,41 @@ class _KeywordCalls(cst.CSTVisitor):
         super().__init__()
         self.old = old
         self.callees: list[str | None] = []
+        self.keywords: list[cst.Name] = []  # the keyword of each call, beside its callee
 
     def visit_Call(self, node: cst.Call) -> None:
-        if any(arg.keyword is not None and arg.keyword.value == self.old for arg in node.args):
-            self.callees.append(callee_name(node))
+        for arg in node.args:
+            if arg.keyword is not None and arg.keyword.value == self.old:
+                self.callees.append(callee_name(node))
+                self.keywords.append(arg.keyword)
+
+
+def kept_keywords(context: Context, source: str, olds: Iterable[str]) -> dict[tuple[int, int], str]:
+    """In a notebook code cell: each ``old=`` keyword whose parameter keeps its name, by (line, column).
+
+    The cell's calls follow the rule of a Python file's (:func:`keyword_callees`): a keyword is
+    renamed only in a call to a function whose parameter is renamed with it, so that the call
+    still binds. Positions are 1-based lines and 0-based columns inside ``source``; a cell that
+    does not parse keeps nothing (it is renamed as text, with its own warning).
+    """
+    passed = [old for old in olds if old in source and keyword_pattern(old).search(source)]
+    if not passed:
+        return {}
+    try:
+        wrapper = MetadataWrapper(cst.parse_module(mask_magics(source)), unsafe_skip_copy=True)
+    except cst.ParserSyntaxError:
+        return {}
+    positions = wrapper.resolve(PositionProvider)
+    kept: dict[tuple[int, int], str] = {}
+    for old in passed:
+        owners = keyword_callees(context, old)
+        calls = _KeywordCalls(old)
+        wrapper.module.visit(calls)
+        for callee, keyword in zip(calls.callees, calls.keywords, strict=True):
+            if callee not in owners:
+                start = positions[keyword].start
+                kept[(start.line, start.column)] = old
+    return kept
 
 
 def callee_name(call: cst.Call) -> str | None:
