@@ -155,6 +155,28 @@ def test_files_honour_gitignore(repo: Path) -> None:
     assert "ignored/z.py" not in files
 
 
+@pytest.mark.parametrize("trust_index", [False, True])
+def test_a_tracked_file_in_a_directory_named_like_an_environment_is_listed(repo: Path, trust_index: bool) -> None:
+    """``src/env/``, ``build/`` are the user's code when git tracks them; an unignored ``venv/`` is not."""
+    for relative in ("src/env/reward.py", "build/steps.py", "wandb/hooks.py"):
+        (repo / relative).parent.mkdir(parents=True, exist_ok=True)
+        (repo / relative).write_text("x = 1\n")
+    git(repo, "add", ".")
+    (repo / "venv" / "lib").mkdir(parents=True)
+    (repo / "venv" / "lib" / "site.py").write_text("y = 1\n")
+    (repo / "build" / "untracked.py").write_text("z = 1\n")
+    files = Workspace(repo).files((".py",), trust_index=trust_index)
+    assert {"src/env/reward.py", "build/steps.py", "wandb/hooks.py"} <= set(files), files
+    assert "venv/lib/site.py" not in files and "build/untracked.py" not in files, files
+
+
+def test_outside_git_environment_directories_are_not_walked(tmp_path: Path) -> None:
+    for relative in ("train.py", "venv/lib/site.py", "build/lib/train.py", "wandb/run-1/files/code/train.py"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("x = 1\n")
+    assert Workspace(tmp_path).files((".py",)) == ["train.py"]
+
+
 def test_dirty_tree_is_reported(repo: Path) -> None:
     assert Workspace(repo).is_dirty() == []
     (repo / "a.py").write_text("a = 5\n")

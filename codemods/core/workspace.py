@@ -17,13 +17,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-# Directories that never hold the user's own source, even outside git.
+# Directories that do not hold the user's own source: skipped when walking outside git, and for files git does
+# not track (an unignored virtual environment); a file git tracks is the user's, wherever it lies.
 _SKIPPED_DIRS = {
     ".git", ".hg", ".svn", ".venv", "venv", "env", "__pycache__", "node_modules", "site-packages",
     ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", ".refactor", "wandb",
     ".ipynb_checkpoints",
 }
 JOURNAL_DIR_NAME = ".refactor"
+
+
+def _in_skipped_directory(relative: str) -> bool:
+    return bool(set(relative.split("/")[:-1]) & _SKIPPED_DIRS)
 # One entry of `git ls-files --stage`: mode, object name, stage, a tab, then the path.
 _STAGE_ENTRY = re.compile(r"(\d{6}) [0-9a-f]{40,64} \d\t")
 
@@ -171,7 +176,7 @@ class Workspace:
         for entry in result.stdout.split("\0"):
             match = _STAGE_ENTRY.match(entry)
             path = entry[match.end() :] if match else entry
-            if not path.endswith(suffixes) or set(path.split("/")[:-1]) & _SKIPPED_DIRS:
+            if not path.endswith(suffixes) or (match is None and _in_skipped_directory(path)):
                 continue
             if match is None:
                 untracked.append(path)
@@ -213,9 +218,15 @@ class Workspace:
         self.skipped_symlinks[relative] = f"symlink to {target} ({where})"
 
     def _git_files(self) -> list[str]:
-        result = _git(self.directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
-        paths = dict.fromkeys(p for p in result.stdout.split("\0") if p)  # a conflicted file is listed per stage
-        return [p for p in paths if not (set(p.split("/")[:-1]) & _SKIPPED_DIRS)]
+        """Tracked files, and untracked ones outside skipped directories (each once: a conflict lists every stage)."""
+        result = _git(self.directory, "ls-files", "-z", "--stage", "--cached", "--others", "--exclude-standard", "--", ".")
+        paths: dict[str, None] = {}
+        for entry in result.stdout.split("\0"):
+            match = _STAGE_ENTRY.match(entry)
+            path = entry[match.end() :] if match else entry
+            if path and (match is not None or not _in_skipped_directory(path)):
+                paths[path] = None
+        return list(paths)
 
     def _walk(self) -> Iterator[str]:
         """Regular files under the directory, without descending into skipped or linked directories."""
