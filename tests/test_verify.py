@@ -307,6 +307,29 @@ def test_cli_verify_stale_section_is_refactor_check_on_a_real_apply(tmp_path):
     assert "run the repository's own code" in after.output
 
 
+def test_a_byte_order_mark_changes_no_verdict(tmp_path):
+    """A BOM in the main file and the config module once made config behaviour "not compared" and the run pass."""
+    from codemods.cli import app
+    from tests.test_apply_target_repo import make_repo
+
+    runner = CliRunner()
+    verdicts = {}
+    for name in ("plain", "bom"):
+        repo = make_repo(tmp_path / name)
+        if name == "bom":
+            for relative in ("fine_tuning_vlm_for_object_detection_trl.py", "src/training/config.py"):
+                path = repo / relative
+                path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+        applied = runner.invoke(app, ["apply", str(repo), "--no-diff", "--allow-dirty"])
+        assert applied.exit_code == 0, applied.output
+        report = tmp_path / f"{name}.json"
+        result = runner.invoke(app, ["verify", str(repo), "--no-smoke", "--adapt", "--report", str(report)])
+        checks = json.loads(report.read_text(encoding="utf-8"))["checks"]
+        verdicts[name] = (result.exit_code, [(c["name"], c["status"]) for c in checks])
+    assert verdicts["bom"] == verdicts["plain"], verdicts
+    assert (BEHAVIOUR, "failed") in verdicts["plain"][1]
+
+
 # ---------------------------------------------------------------------------------------------
 # smoke training (real TRL SFTTrainer, tiny kit, W&B offline)
 # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from codemods.core.bom import without_bom
 from codemods.core.config_values import DEPRECATED_BUILDER, Unknown
 from codemods.core.recipe import Recipe
 
@@ -71,7 +72,7 @@ class ConfigReader:
         if path not in self._modules:
             text = self.read(path)
             try:
-                tree = ast.parse(text) if text is not None else None
+                tree = ast.parse(without_bom(text)) if text is not None else None
             except (SyntaxError, ValueError):
                 tree = None
             self._modules[path] = self._view(path, tree) if tree is not None else None

@@ -21,6 +21,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from codemods.core.bom import without_bom
 from codemods.core.config_class import versions_label
 from codemods.core.config_values import BehaviourChange, Impact
 from codemods.core.recipe import Recipe
@@ -93,7 +94,7 @@ def _shortened(source: str) -> str:
 def keywords_in_source(source: str, path: str, config_class: str, builders: set[str]) -> list[ConfigKeyword]:
     """Every keyword passed to ``config_class`` (or set on its instance by ``dataclasses.replace``) in ``source``."""
     try:
-        tree = ast.parse(source, filename=path)
+        tree = ast.parse(without_bom(source), filename=path)
     except SyntaxError:
         return []  # the parse check reports it
     class_name = config_class.rpartition(".")[2]

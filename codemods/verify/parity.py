@@ -192,7 +192,7 @@ def load_before(before: dict[str, Any], after_directory: str, config_class: type
             # Shared through the cache with a config or collator source that is the main file too.
             main_namespace = load_source({"kind": "main", "path": before["main_file"]}, directory, cache).namespace
             main_path = directory / before["main_file"]
-            main_tree = ast.parse(main_path.read_text(encoding="utf-8"), filename=str(main_path))
+            main_tree = ast.parse(main_path.read_text(encoding="utf-8-sig"), filename=str(main_path))
     adapter = make_config_adapter(config_class, adaptations)
     for loaded in (configs, collators):
         if loaded is None:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from codemods.core.bom import without_bom
 from codemods.core.workspace import Workspace, WorkspaceError
 from codemods.verify.smoke_parent import expected_run_name
 
@@ -163,7 +164,7 @@ def trainer_runs(root: Path, recipe) -> list[TrainerRun]:
     runs: list[TrainerRun] = []
     for relative in files:
         try:
-            text = workspace.read_text(relative)
+            text = without_bom(workspace.read_text(relative))
         except (WorkspaceError, OSError, UnicodeDecodeError):
             continue
         flow = _Flow(recipe, relative)

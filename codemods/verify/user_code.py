@@ -40,7 +40,7 @@ def load_main_definitions(path: Path) -> LoadedCode:
     cells that load data, build models or train) is skipped. An import that fails is skipped with
     a note (notebook-only packages such as IPython are often missing).
     """
-    source = path.read_text(encoding="utf-8")
+    source = path.read_text(encoding="utf-8-sig")  # a BOM is no character of the program
     tree = ast.parse(source, filename=str(path))
     flags = 0
     for node in tree.body:
