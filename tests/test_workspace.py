@@ -86,6 +86,22 @@ def test_commit_then_undo_restores_exact_bytes_modes_and_deleted_files(repo: Pat
     assert git(repo, "status", "--porcelain") == ""
 
 
+@pytest.mark.parametrize("name", ["ü/analyze tokens.py", "данные/x.py", "tab\tname.py"])
+def test_undo_restores_the_index_entry_of_a_deleted_file_with_an_unusual_path(repo: Path, name: str) -> None:
+    """git quotes such a path in its plain output; the entry must come back as the path itself."""
+    (repo / name).parent.mkdir(parents=True, exist_ok=True)
+    (repo / name).write_text("x = 1\n")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "unusual")
+    ws = Workspace(repo)
+    ws.delete(name)
+    commit(ws)
+    assert name not in git(repo, "ls-files", "-z").split("\0")
+    undo(repo)
+    assert name in git(repo, "ls-files", "-z").split("\0")
+    assert git(repo, "status", "--porcelain") == ""
+
+
 def test_failure_midway_leaves_every_file_as_it_was(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = tree_digest(repo)
     ws = Workspace(repo)

@@ -249,8 +249,9 @@ def recover(root: Path) -> list[Recovered]:
 def _index_entry(workspace: Workspace, relative: str) -> str | None:
     if workspace.git_root is None:
         return None
-    result = _git(workspace.directory, "ls-files", "-s", "--full-name", "--", relative, check=False)
-    line = result.stdout.strip()
+    # -z: the path exactly as stored, never quoted (git quotes a non-ASCII path otherwise)
+    result = _git(workspace.directory, "ls-files", "-s", "-z", "--full-name", "--", relative, check=False)
+    line = result.stdout.split("\0", 1)[0]
     return line or None
 
 
@@ -316,5 +317,6 @@ def _restore_index_entries(workspace: Workspace, entries: list[dict]) -> None:
     for entry in entries:
         if not entry.get("index") or _index_entry(workspace, entry["path"]):
             continue
-        mode, sha, _stage_number, full_name = entry["index"].split(maxsplit=3)
+        meta, full_name = entry["index"].split("\t", 1)
+        mode, sha, _stage_number = meta.split()
         _git(workspace.git_root, "update-index", "--add", "--cacheinfo", f"{mode},{sha},{full_name}", check=False)
