@@ -316,3 +316,29 @@ def test_undo_in_a_subdirectory_root_leaves_the_outer_index_as_it_was(tmp_path):
     assert git(outer, "ls-files", "-s") == index_before
     assert git(outer, "status", "--porcelain") == ""
     assert snapshot(outer) == before
+
+
+def test_outside_git_read_only_commands_write_nothing_after_an_apply(tmp_path):
+    """Outside git the journal and lock live in ROOT/.refactor: a dry run, status or check must not touch them."""
+    from typer.testing import CliRunner
+
+    from codemods.cli import app
+
+    root = tmp_path / "no-git"
+    shutil.copytree(TARGET_REPO, root, ignore=shutil.ignore_patterns("__pycache__"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["apply", str(root), "--no-diff", "-q"]).exit_code == 0
+    assert (root / ".refactor").is_dir()
+
+    def stamped() -> dict[str, tuple[bytes, int, int]]:
+        return {
+            path.relative_to(root).as_posix(): (path.read_bytes(), path.stat().st_mode, path.stat().st_mtime_ns)
+            for path in sorted(root.rglob("*")) if path.is_file()
+        }
+
+    before = stamped()
+    for command in (["apply", str(root), "--dry-run"], ["status", str(root)], ["check", str(root)],
+                    ["apply", str(root), "--no-diff"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, (command, result.output)
+        assert stamped() == before, command

@@ -240,10 +240,19 @@ def _recover_locked(directory: Path) -> list[Recovered]:
 def recover(root: Path) -> list[Recovered]:
     """Roll back what an interrupted transaction in ROOT's repository left behind (nothing when none did)."""
     directory = journal_directory(Workspace(root))
-    if not directory.is_dir():
-        return []
+    if not _left_behind(directory):
+        return []  # nothing to roll back: no lock taken, so a read-only command writes nothing, not even the lock
     with exclusive_lock(directory.parent):
         return _recover_locked(directory)
+
+
+def _left_behind(directory: Path) -> bool:
+    """Whether a transaction may have been cut short here: a journal still prepared, or a half-written rewrite."""
+    if not directory.is_dir():
+        return False
+    if any(directory.glob(f"*{TEMP_SUFFIX}")):
+        return True
+    return any(_state(read_record(journal)) == PREPARED for journal in directory.glob("*.json"))
 
 
 def _index_entry(workspace: Workspace, relative: str) -> str | None:
