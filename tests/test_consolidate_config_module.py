@@ -470,6 +470,18 @@ def test_relative_import_in_the_package_and_a_non_call_use(tmp_path):
     assert any("create_sft_config is used other than by a call" in w for w in messages(report, Level.WARNING))
 
 
+@pytest.mark.parametrize("star", ["from src.training.config import *", "from src.training import *"])
+def test_a_call_through_a_star_import_is_migrated(tmp_path, star):
+    """``from m import *`` binds the old factory as surely as naming it: its calls are migrated like any other."""
+    caller = f"{star}\n\nargs = create_sft_config(seed=1)\n"
+    shadowed = f"{star}\n\n\ndef create_sft_config(seed):\n    return seed\n\n\nargs = create_sft_config(seed=1)\n"
+    changed, _ = run_codemod(
+        tmp_path, "consolidate_config_module", {**REPOSITORY, "scripts/star.py": caller, "scripts/own.py": shadowed}
+    )
+    assert changed["scripts/star.py"].startswith(f"{star}\n\nargs = create_training_config(\n")
+    assert "scripts/own.py" not in changed, "a module's own create_sft_config is not the package's"
+
+
 def test_not_applicable_without_the_config_module(tmp_path):
     changed, report = run_codemod(tmp_path, "consolidate_config_module", {TRAIN: TRAIN_BEFORE})
     assert changed == {} and report.not_applicable == {"6"}

@@ -25,7 +25,13 @@ from codemods.apply.engines.config_module import GETATTR_TEMPLATE, OldFactories,
 from codemods.apply.engines.config_pins import Pinned, keeps_behaviour, pin_changes, pinned_call, report_pins
 from codemods.apply.engines.definitions import append_under_banner, statements, top_level_definitions
 from codemods.apply.engines.docstring_renames import rename_in_docstrings
-from codemods.apply.engines.imports import NewImport, absolute_name, add_imports, imported_names
+from codemods.apply.engines.imports import (
+    NewImport,
+    absolute_name,
+    add_imports,
+    import_bindings,
+    imported_names,
+)
 from codemods.apply.engines.lines import first_lines, visit_mentioning
 from codemods.apply.engines.stack_fit import OPTION as FIT_STACK_OPTION
 from codemods.apply.engines.stack_fit import stack_fit
@@ -177,6 +183,8 @@ class _OldFactoryUses(cst.CSTVisitor):
         self.other_uses: dict[str, list[int]] = {}
         self._not_uses: set[cst.CSTNode] = set()  # callees of migrated calls, and attribute names
         self._other_nodes: list[tuple[str, cst.Name]] = []
+        self._stars = _star_imports(module)
+        self._bound = _bound_at_top_level(module) if self._stars else set()
 
     def find(self) -> _OldFactoryUses:
         """Visit the module, then give every use its line (one code generation for all of them)."""
@@ -192,6 +200,11 @@ class _OldFactoryUses(cst.CSTVisitor):
             name = self.old.old_name_for(absolute_name(qualified, self.path))
             if name:
                 return name
+        if isinstance(node, cst.Name) and node.value in self.old.variants and node.value not in self._bound:
+            for written in self._stars:  # ``from m import *``: the name is m's unless this module binds it
+                name = self.old.old_name_for(absolute_name(f"{written}.{node.value}", self.path))
+                if name:
+                    return name
         return None
 
     def visit_Import(self, node: cst.Import) -> bool:
@@ -219,6 +232,29 @@ class _OldFactoryUses(cst.CSTVisitor):
         name = self.old_name(node)
         if name and isinstance(node, cst.Name) and node.value == name:
             self._other_nodes.append((name, node))
+
+
+def _star_imports(module: cst.Module) -> list[str]:
+    """The modules, as written, of the module's top-level ``from m import *``."""
+    found = []
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.ImportFrom) and isinstance(small.names, cst.ImportStar):
+                    module_name = cst.helpers.get_full_name_for_node(small.module) if small.module else ""
+                    found.append("." * len(small.relative) + (module_name or ""))
+    return found
+
+
+def _bound_at_top_level(module: cst.Module) -> set[str]:
+    """Names the module binds itself at its top level: definitions, imports and plain assignments."""
+    bound = top_level_definitions(module) | set(import_bindings(module, True))
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else []
+                bound |= {t.value for t in targets if isinstance(t, cst.Name)}
+    return bound
 
 
 class MigrateOldFactoryCalls(cst.CSTTransformer):
