@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -277,7 +278,7 @@ def undo(
     stdout_console().print(f"[green]Undone:[/] {len(restored)} file(s) restored.")
     staged = Workspace(root).staged_otherwise(list(restored))
     if staged:
-        listed = " ".join(plain(path) for path in staged)
+        listed = " ".join(plain(shlex.quote(path)) for path in staged)
         stderr_console().print(
             f"[yellow]warning:[/] the migration is still staged in git for {len(staged)} file(s) (added after apply); "
             f"a commit now would record it. Unstage it with: git restore --staged -- {listed}",

@@ -334,6 +334,18 @@ def test_cleared_outputs_and_removed_cells_are_said_in_words():
 
 
 # ------------------------------------------------------------------ real apply
+def test_the_undo_line_is_a_command_a_shell_runs_as_printed(tmp_path):
+    root = make_repo(tmp_path / "my proj $HOME 'q'" / "repo")
+    status = git(root, "status", "--porcelain")
+    applied = refactor("apply", root)
+    assert applied.returncode == 0, applied.stderr
+    line = next(line for line in applied.stdout.splitlines() if line.startswith("Undo with: "))
+    command = line.removeprefix("Undo with: ").replace("refactor", f"{sys.executable} -m codemods.cli", 1)
+    undone = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=PROJECT)
+    assert undone.returncode == 0, (line, undone.stderr)
+    assert git(root, "status", "--porcelain") == status
+
+
 def test_a_real_apply_prints_a_short_summary_not_the_diff(migrated, dry_run):
     root, output = migrated
     assert not [line for line in output.splitlines() if line.startswith(("@@", "+++ ", "--- "))]

@@ -7,6 +7,7 @@ shown cell by cell (see :mod:`codemods.apply.notebook_diff`).
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from pathlib import Path
 
@@ -192,4 +193,5 @@ def render_applied(
     for change in changes:
         console.print(Text(f"  {change.kind:<8}  {visible(change.path, one_line=True)}"), soft_wrap=True)
     console.print(Text(f"journal: {visible(journal, one_line=True)}", style="dim"), soft_wrap=True)
-    console.print(Text(f"Undo with: refactor undo {visible(root, one_line=True)}"), soft_wrap=True)
+    # Quoted for a shell, so that the line can be pasted as it is (a ROOT with spaces, quotes or `$`).
+    console.print(Text(f"Undo with: refactor undo {visible(shlex.quote(str(root)), one_line=True)}"), soft_wrap=True)

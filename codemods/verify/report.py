@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shlex
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -199,7 +200,7 @@ def render_artifacts(artifacts: dict[str, Any], console) -> None:
     if artifacts.get("plot"):
         console.print(f"loss plot: {plain(artifacts['plot'])}", soft_wrap=True)
     for run in artifacts.get("wandb_runs", []):
-        console.print(f"W&B offline run: {plain(run)}  (upload with: wandb sync {plain(run)})", soft_wrap=True)
+        console.print(f"W&B offline run: {plain(run)}  (upload with: wandb sync {plain(shlex.quote(str(run)))})", soft_wrap=True)
 
 
 def installed_versions() -> dict[str, str]:
