@@ -283,7 +283,8 @@ def test_only_3_inserts_the_missing_function_first(tmp_path):
     assert text.startswith("# %%\nimport torch\n\n# %%\nfrom trl import SFTConfig\n\n\ndef create_training_config(")
     assert text.index("def create_training_config(") < text.index("training_args = create_training_config(")
     assert text.count("SFTConfig(") == 1  # only inside the function
-    assert any("was missing, so it was inserted first" in m for m in messages(report))
+    shown = [n.message for n in report.notes if n.level is not Level.INFO]  # without -v too
+    assert any("was missing, so it was inserted first: task 2 (" in m for m in shown), shown
     compile(text, MAIN, "exec")
 
 

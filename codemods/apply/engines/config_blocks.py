@@ -198,10 +198,10 @@ def replace_config_blocks(context: Context, task: Task) -> None:
     if blocks.matched and module_function(module, function.name) is None:
         # The calls need the function; inserting it here keeps `--only 3` from leaving a NameError.
         if ensure_config_function(context, task):
-            inserting = next((t.title for t in context.recipe.tasks if t.codemod == INSERTING_COMMAND), "")
-            context.report.info(
-                task.id, f"{function.name}() was missing, so it was inserted first ({inserting or 'as the recipe defines it'})", path
-            )
+            # Shown by default: with --only this task, the summary names it alone, yet it did the other's work too.
+            inserting = next((t for t in context.recipe.tasks if t.codemod == INSERTING_COMMAND), None)
+            what = f"task {inserting.id} ({inserting.title})" if inserting else "as the recipe defines it"
+            context.report.notice(task.id, f"{function.name}() was missing, so it was inserted first: {what}", path)
         module = context.parse(path)
         blocks = find_config_blocks(module, context.recipe)
     _warn_about_others(context, task, path, blocks)
