@@ -95,6 +95,23 @@ def test_another_experiment_with_the_same_label_is_left_alone(tmp_path):
     assert planned.strip() in after  # the legacy section moves below it; its lines stay as they were
 
 
+def test_a_longer_identifier_of_the_next_experiment_keeps_its_label_where_a_shorter_one_changes(tmp_path):
+    """``trainer_v3`` becomes ``trainer_v2``; ``trainer_v3_encoder`` holds "encoder", the next run's: it stays.
+
+    Apply leaves it and check does not report it: the two read the same exclusion.
+    """
+    root = copy_target(tmp_path / "repo")
+    script = "trainer_v3_encoder = None  # next: encoder-only\nmetrics_v3_encoder = {}\nmetrics_v3_table = 1\n"
+    (root / "scripts" / "next_run.py").write_text(script, encoding="utf-8")
+    after = migrated_files(root)["scripts/next_run.py"]
+    assert after == script.replace("metrics_v3_table", "metrics_v2_table")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    check = [sys.executable, "-m", "codemods.cli", "check", str(root), "--format", "json"]
+    found = json.loads(subprocess.run(check, capture_output=True, text=True, cwd=REPO_ROOT, check=False).stdout)
+    reported = {f["source_line"].split(" =")[0] for f in found if f["path"].endswith("next_run.py")}
+    assert reported == {"metrics_v3_table"}, reported
+
+
 def test_a_repository_with_other_v3_names_has_them_relabelled(tmp_path):
     root = copy_target(tmp_path / "repo")
     script = root / "scripts" / "compare_runs.py"

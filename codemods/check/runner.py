@@ -136,7 +136,7 @@ def find_stale(
     elif matched is not None:
         to_scan = [r for r in relatives if r in matched]
         prefiltered = True
-    recipe = with_relabelled(recipe, root, matched)
+    recipe = with_relabelled(recipe, root, None if matched is None else {r for r in listed if r in matched})
     scanner = _Scanner(str(workspace.directory), _display_root(root), recipe, workspace.single_file)
     notes += [f"{scanner.display(r)}: skipped, {why}" for r, why in sorted(workspace.skipped_symlinks.items())]
     errors = [f"{scanner.display(r)}: cannot list: {why}" for r, why in sorted(workspace.unlistable.items())]

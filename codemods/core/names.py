@@ -34,6 +34,12 @@ def substring_pattern(old: str) -> re.Pattern[str]:
     return re.compile(r"(?:(?<=_)|(?<![A-Za-z0-9_]))" + re.escape(old) + r"(?=_|(?![A-Za-z0-9_]))")
 
 
+def holds_excluded_word(identifier: str, words: tuple[str, ...]) -> bool:
+    """Whether an identifier names another experiment by one of ``words`` (``trainer_v3_encoder`` holds "encoder")."""
+    lowered = identifier.lower()
+    return any(word.lower() in lowered for word in words)
+
+
 def spliced_identifier(identifier: str, old: str, new: str, style: str) -> str:
     """``test_collate_fn_fixed_3`` -> ``test_assistant_only_collator`` (style "snake_case") or verbatim."""
     piece = snake_case(new) if style == "snake_case" else new

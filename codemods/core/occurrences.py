@@ -33,7 +33,7 @@ from codemods.core.kinds import (
     UNPARSED_TEXT,
     severity,
 )
-from codemods.core.names import snake_case, substring_pattern
+from codemods.core.names import holds_excluded_word, snake_case, substring_pattern
 from codemods.core.recipe import Recipe, RenamePolicy
 from codemods.core.sections import allowed_tail_start
 
@@ -56,6 +56,8 @@ class Names:
     style: str  # rename_policy.substring_style
     pattern: re.Pattern[str]
     prose_only: frozenset[str] = frozenset()  # relabelled words: only comments, strings and markdown change
+    # old -> words that keep a longer identifier holding it as it is (Rename.keep_containing)
+    substring_guards: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def splice(self, identifier: str) -> str:
         for old, new in self.substrings.items():
@@ -80,8 +82,11 @@ class NameTable:
             subject = self.main_file  # the paired notebook follows the main file's renames
         exact = dict(recipe.renames_for(subject, self.main_file))
         substrings: dict[str, str] = {}
+        keep_containing: dict[str, tuple[str, ...]] = {}
         if recipe.rename_policy.substring_identifiers == "rename":
-            substrings = {rename.old: rename.new for rename in recipe.all_renames if not rename.files}
+            spliced = [rename for rename in recipe.all_renames if not rename.files]
+            substrings = {rename.old: rename.new for rename in spliced}
+            keep_containing = {rename.old: rename.keep_containing for rename in spliced if rename.keep_containing}
         if recipe.config_module and recipe.config_function:
             for alias in recipe.config_module.deprecated:
                 exact[alias.old] = recipe.config_function.name
@@ -92,7 +97,8 @@ class NameTable:
             guards = recipe.word_guards
             alternation = "|".join(guards.get(n) or re.escape(n) for n in sorted(exact, key=len, reverse=True))
             self._cache[key] = Names(
-                exact, substrings, recipe.rename_policy.substring_style, re.compile(alternation), frozenset(prose_only)
+                exact, substrings, recipe.rename_policy.substring_style, re.compile(alternation), frozenset(prose_only),
+                keep_containing,
             )
         return self._cache[key]
 
@@ -155,6 +161,8 @@ def find(text: str, names: Names) -> list[Occurrence]:
             if old not in names.substrings:
                 continue
             if not (start == token_start or text[start - 1] == "_") or not (end == token_end or text[end] == "_"):
+                continue
+            if holds_excluded_word(text[token_start:token_end], names.substring_guards.get(old, ())):
                 continue
             suggestion, substring = names.splice(text[token_start:token_end]), True
             start, end = token_start, token_end

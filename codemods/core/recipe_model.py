@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from codemods.core.names import holds_excluded_word
+
 MAIN_FILE_ALIAS = "main"
 
 
@@ -26,6 +28,9 @@ class Rename:
     description: str = ""
     # Relative paths (or "main") this rename is limited to; empty means every Python file.
     files: tuple[str, ...] = ()
+    # A longer identifier holding the old name keeps it when it holds one of these words too (a relabel's
+    # exclude_containing: ``trainer_v3_encoder`` is the next experiment's, whatever ``trainer_v3`` becomes).
+    keep_containing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ class Relabel:
         """The relabelled identifier, or None when it is not one of this experiment's."""
         if self.pattern.fullmatch(identifier) is None or identifier in self.exclude:
             return None
-        if any(word.lower() in identifier.lower() for word in self.exclude_containing):
+        if holds_excluded_word(identifier, self.exclude_containing):
             return None
         head, _, tail = identifier.partition("_")
         if head.lower() == self.old.lower():  # v3_values, V3_RUN

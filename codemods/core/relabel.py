@@ -18,7 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from codemods.core.recipe_model import Recipe, Relabel, Rename
-from codemods.core.workspace import _SKIPPED_DIRS as SKIPPED_DIRS
 from codemods.core.workspace import GitGrep, Workspace, WorkspaceError
 
 SUFFIXES = (".py", ".ipynb")
@@ -27,7 +26,7 @@ SUFFIXES = (".py", ".ipynb")
 def with_relabelled(recipe: Recipe, root: Path, candidates: set[str] | None = None) -> Recipe:
     """``recipe`` with the renames its relabels find under ROOT (the recipe itself when it has none).
 
-    ``candidates``: the files a caller's own ``git grep`` found holding one of :func:`literals`
+    ``candidates``: the listed files a caller's own ``git grep`` found holding one of :func:`literals`
     (``check`` greps once for everything); otherwise they are looked for here.
     """
     if recipe.relabels_resolved:
@@ -45,7 +44,10 @@ def with_relabelled(recipe: Recipe, root: Path, candidates: set[str] | None = No
                 if new is not None and old not in taken:
                     found.setdefault(old, (new, relabel))
     renames = tuple(
-        Rename(old, new, relabel.description or f"relabelled from {relabel.old} to {relabel.new}")
+        Rename(
+            old, new, relabel.description or f"relabelled from {relabel.old} to {relabel.new}",
+            keep_containing=relabel.exclude_containing,
+        )
         for old, (new, relabel) in sorted(found.items())
     )
     return replace(recipe, relabelled=renames, relabels_resolved=True)
@@ -71,13 +73,19 @@ def _texts(workspace: Workspace, literals: list[str], candidates: set[str] | Non
 
 
 def _candidates(workspace: Workspace, literals: list[str], matched: set[str] | None) -> list[str]:
-    """The files a ``git grep -l`` found (the caller's, or one run here in a git work tree); elsewhere every file."""
-    if matched is None and workspace.git_root is not None and workspace.single_file is None:
-        matched = GitGrep.start(workspace.directory, literals, SUFFIXES).finish()
+    """The files the workspace lists that a ``git grep -l`` found (the caller's, or one run here); else every one.
+
+    ``matched`` from a caller holds listed files only (``refactor check`` has listed them already).
+    """
     if matched is not None:
-        # git honours .gitignore; the directories the workspace never lists are left out here as there.
-        return sorted(p for p in matched if p.endswith(SUFFIXES) and not set(p.split("/")[:-1]) & SKIPPED_DIRS)
-    return workspace.files(SUFFIXES, trust_index=True)
+        return sorted(path for path in matched if path.endswith(SUFFIXES))
+    grep = None
+    if workspace.git_root is not None and workspace.single_file is None:
+        grep = GitGrep.start(workspace.directory, literals, SUFFIXES)  # runs while the files are listed
+    listed = workspace.files(SUFFIXES, trust_index=True)
+    if grep is not None:
+        matched = grep.finish()
+    return listed if grep is None or matched is None else [path for path in listed if path in matched]
 
 
 def _cell_sources(text: str) -> str:

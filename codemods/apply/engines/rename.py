@@ -60,8 +60,14 @@ from codemods.core.kinds import (
     IMPORT,
     STRING,
 )
-from codemods.core.names import reads_as_prose, spliced_identifier, substring_pattern, word_pattern
-from codemods.core.recipe import Recipe, RenamePolicy
+from codemods.core.names import (
+    holds_excluded_word,
+    reads_as_prose,
+    spliced_identifier,
+    substring_pattern,
+    word_pattern,
+)
+from codemods.core.recipe import RenamePolicy
 from codemods.core.sections import banner_titles
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -77,10 +83,6 @@ def prose_words(context: Context, exact: dict[str, str]) -> dict[str, str]:
     return {word: new for word, new in context.recipe.prose_relabels.items() if word not in exact}
 
 
-def repository_wide_names(recipe: Recipe) -> dict[str, str]:
-    return {r.old: r.new for r in recipe.all_renames if not r.files}
-
-
 def substring_identifiers(context: Context) -> dict[str, str]:
     """Identifiers anywhere in the repository that contain an old name, mapped to their new spelling."""
     return context.computed_once(_substring_identifiers)
@@ -90,15 +92,18 @@ def _substring_identifiers(context: Context) -> dict[str, str]:
     policy = context.recipe.rename_policy
     mapping: dict[str, str] = {}
     if policy.substring_identifiers == "rename":
-        olds = repository_wide_names(context.recipe)
+        renames = [rename for rename in context.recipe.all_renames if not rename.files]
         for path in context.workspace.files():
             text = context.workspace.read_text(path)
-            if not any(old in text for old in olds):
+            if not any(rename.old in text for rename in renames):
                 continue
             for identifier in set(_IDENTIFIER.findall(text)):
-                for old, new in olds.items():
-                    if identifier != old and old in identifier and substring_pattern(old).search(identifier):
-                        mapping[identifier] = spliced_identifier(identifier, old, new, policy.substring_style)
+                for rename in renames:
+                    old = rename.old
+                    if identifier == old or old not in identifier or not substring_pattern(old).search(identifier):
+                        continue
+                    if not holds_excluded_word(identifier, rename.keep_containing):
+                        mapping[identifier] = spliced_identifier(identifier, old, rename.new, policy.substring_style)
     return mapping
 
 
