@@ -70,3 +70,18 @@ def test_tracked_file_deletion_is_reported_as_staged(tmp_path):
     subprocess.run(["git", "add", "analyze_tokens.py"], cwd=tmp_path, check=True)
     _, report = run_codemod(tmp_path, "delete_superseded_script", files)
     assert any("(the deletion is staged in git)" in n.message for n in report.notes)
+
+
+@pytest.mark.parametrize("tracked", [False, True])
+def test_the_deletion_names_what_the_script_defined_and_where_a_copy_is(tmp_path, tracked):
+    """Code the user added to the script is not superseded by anything: the notice names it."""
+    script = "def token_table():\n    pass\n\n\ndef iou_histogram(boxes):\n    return boxes\n\n\nclass Report:\n    pass\n"
+    files = {MAIN: MAIN_WITH_FUNCTION, "analyze_tokens.py": script}
+    if tracked:
+        (tmp_path / "analyze_tokens.py").write_text(script)
+        subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+        subprocess.run(["git", "add", "analyze_tokens.py"], cwd=tmp_path, check=True)
+    _, report = run_codemod(tmp_path, "delete_superseded_script", files)
+    (notice,) = [n.message for n in report.notes if "superseded by" in n.message]
+    assert "it defined Report(), iou_histogram(), token_table()" in notice
+    assert ("git has no copy of it" in notice) is not tracked

@@ -11,7 +11,7 @@ and the task is not applicable when the repository never had it.
 
 from __future__ import annotations
 
-from codemods.apply.engines.definitions import module_function
+from codemods.apply.engines.definitions import module_function, top_level_definitions
 from codemods.apply.engines.imports import imported_modules
 from codemods.apply.session import Context, Refusal
 from codemods.core.history import ever_present
@@ -55,6 +55,7 @@ def delete_superseded_script(context: Context, task: Task) -> None:
     users = importers(context, spec.module, spec.path)
     if users:
         raise Refusal(task.id, f"still imported by {', '.join(users)}; remove those imports first", spec.path)
+    defined = sorted(top_level_definitions(context.parse(spec.path)))
     context.workspace.delete(spec.path)
     tracked = context.workspace.tracked(spec.path)
     if context.options.get("dry_run"):  # the note says what would happen, not what did
@@ -63,4 +64,7 @@ def delete_superseded_script(context: Context, task: Task) -> None:
     else:
         staged = " (the deletion is staged in git)" if tracked else ""
         done = f"deleted {spec.path}: superseded by"
-    context.report.notice(task.id, f"{done} {spec.superseded_by}() in {context.main_file}{staged}")
+    # What goes with it, named: code the user added there is not superseded by anything.
+    lost = f"; it defined {', '.join(f'{name}()' for name in defined)}" if defined else ""
+    backup = "" if tracked else "; git has no copy of it (untracked): `refactor undo` brings it back"
+    context.report.notice(task.id, f"{done} {spec.superseded_by}() in {context.main_file}{staged}{lost}{backup}")
