@@ -361,6 +361,40 @@ def expect_keyword_parameter(root: Path, before, after) -> None:
     assert caller == KEYWORD_CALLER.replace("collate_fn_fixed_1", "AllTokensCollator"), caller
 
 
+ODD_CORNERS = {
+    # A tracked package whose directory is named like a virtual environment is still the user's code.
+    "src/env/__init__.py": b"",
+    "src/env/reward.py": b"from src.data.collators import collate_fn_fixed_3\n\n\ndef make(p, m):\n"
+                         b"    return collate_fn_fixed_3(p, m)\n",
+    # A star import binds the old factory as surely as naming it.
+    "scripts/star.py": b"from src.training.config import *\n\nargs = create_sft_config(seed=1)\n",
+    # The next experiment's names hold the relabel's excluded word: they keep v3.
+    "scripts/next_run.py": b"trainer_v3_encoder = None  # next: encoder-only\nmetrics_v3_encoder = {}\n",
+    # Valid Python in the encoding its coding line declares (not UTF-8).
+    "scripts/latin.py": "# -*- coding: latin-1 -*-\nfrom src.data.collators import collate_fn_fixed_1\n"
+                        "LABEL = 'Nährwerte'  # collate_fn_fixed_1\n".encode("latin-1"),
+}
+
+
+def build_odd_corners(tmp: Path) -> Path:
+    root = copy_target(tmp / "repo")
+    for relative, data in ODD_CORNERS.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+    commit_all(root)
+    return root
+
+
+def expect_odd_corners(root: Path, before, after) -> None:
+    assert b"AssistantOnlyCollator(p, m)" in after["src/env/reward.py"]
+    assert after["scripts/star.py"].startswith(b"from src.training.config import *\n\nargs = create_training_config(\n")
+    assert after["scripts/next_run.py"] == ODD_CORNERS["scripts/next_run.py"]
+    latin = after["scripts/latin.py"]
+    assert latin == ODD_CORNERS["scripts/latin.py"].replace(b"collate_fn_fixed_1", b"AllTokensCollator"), latin
+    with pytest.raises(UnicodeDecodeError):
+        latin.decode("utf-8")  # written back in its own encoding
+
+
 VARIANTS = [
     Variant("unpaired-notebook", build_unpaired_notebook, expect_unpaired_notebook),
     Variant("crlf", build_crlf, expect_crlf),
@@ -374,6 +408,7 @@ VARIANTS = [
     Variant("markdown-notes", build_markdown_notes, expect_markdown_notes),
     Variant("symlink-outside", build_symlink_outside, expect_symlink_outside),
     Variant("keyword-parameter", build_keyword_parameter, expect_keyword_parameter),
+    Variant("odd-corners", build_odd_corners, expect_odd_corners),
 ]
 
 

@@ -210,3 +210,17 @@ def test_undo_picks_the_migration_of_its_own_root(repo: Path) -> None:
     assert (repo / "pkg" / "c.py").read_text() == "c = 3\n"
     assert (repo / "a.py").read_text() == "a = 11\n", "the other root's migration is left alone"
     assert undo(repo) == ["a.py"]
+
+
+def test_a_file_in_a_declared_encoding_is_read_and_written_in_it(repo: Path) -> None:
+    source = "# -*- coding: latin-1 -*-\nLABEL = 'Nährwerte'\n"
+    (repo / "latin.py").write_bytes(source.encode("latin-1"))
+    ws = Workspace(repo)
+    assert ws.read_text("latin.py") == source
+    ws.write_text("latin.py", source.replace("LABEL", "TITLE"))
+    assert ws.read_bytes("latin.py") == source.replace("LABEL", "TITLE").encode("latin-1")
+    with pytest.raises(workspace_module.WorkspaceError, match="declares the encoding iso-8859-1.*convert the file"):
+        ws.write_text("latin.py", source + "ARROW = '→'\n")
+    (repo / "bad.py").write_bytes(b"LABEL = '\xe4'\n")  # no coding line: not UTF-8, and nothing says otherwise
+    with pytest.raises(workspace_module.WorkspaceError, match="not UTF-8"):
+        Workspace(repo).read_text("bad.py")

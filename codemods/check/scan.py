@@ -34,6 +34,7 @@ from typing import Any
 from codemods.check.findings import CheckError, Finding
 from codemods.core import kinds, occurrences
 from codemods.core.bom import without_bom
+from codemods.core.encoding import decode_source
 from codemods.core.occurrences import NameTable, Occurrence
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import directory_descriptor, read_bytes_at
@@ -115,7 +116,7 @@ class _Scanner:
             return
         outcome.matched += 1
         try:
-            text = data.decode("utf-8")
+            text, _ = decode_source(relative, data)
             undecodable = None
         except UnicodeDecodeError as error:
             text = data.decode("utf-8", errors="replace")

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from codemods.core.encoding import UTF8, decode_source
+
 # Directories that do not hold the user's own source: skipped when walking outside git, and for files git does
 # not track (an unignored virtual environment); a file git tracks is the user's, wherever it lies.
 _SKIPPED_DIRS = {
@@ -94,6 +96,7 @@ class Workspace:
         self.git_root = git_toplevel(self.directory)
         self._overlay: dict[str, bytes | None] = {}
         self._originals: dict[str, bytes | None] = {}
+        self._encodings: dict[str, str] = {}  # files read in an encoding their coding line declares
         # Filled by files(): symlinks left out (relative path -> where it points) and
         # directories that could not be listed (relative path -> reason).
         self.skipped_symlinks: dict[str, str] = {}
@@ -122,9 +125,12 @@ class Workspace:
     def read_text(self, relative: str) -> str:
         data = self.read_bytes(relative)
         try:
-            return data.decode("utf-8")
+            text, encoding = decode_source(relative, data)
         except UnicodeDecodeError as error:
             raise WorkspaceError(f"{relative} is not UTF-8 ({error})") from None
+        if encoding != UTF8:
+            self._encodings[relative] = encoding  # written back the same way
+        return text
 
     def original_text(self, relative: str) -> str | None:
         """The file's text before any pending edit (None where it did not exist): the user's own coordinates."""
@@ -256,7 +262,15 @@ class Workspace:
 
     # ------------------------------------------------------------------ editing
     def write_text(self, relative: str, text: str) -> None:
-        self.write_bytes(relative, text.encode("utf-8"))
+        encoding = self._encodings.get(relative, UTF8)
+        try:
+            data = text.encode(encoding)
+        except UnicodeEncodeError as error:
+            raise WorkspaceError(
+                f"{relative} declares the encoding {encoding}, which cannot hold the new text "
+                f"({text[error.start:error.end]!r}); convert the file to UTF-8 first"
+            ) from None
+        self.write_bytes(relative, data)
 
     def write_bytes(self, relative: str, data: bytes) -> None:
         self._check_writable(relative)
