@@ -187,6 +187,19 @@ def test_text_is_grouped_by_file_with_the_source_line(result: CheckResult):
     assert text.index("broken.py  ") < text.index("src/mod.py  ")
 
 
+def test_a_notebook_with_stale_outputs_only_is_counted_as_warnings_not_as_a_failing_file():
+    findings = [
+        Finding("a.py", 1, 5, "collate_fn_fixed_1", "name", "AllTokensCollator", "x = collate_fn_fixed_1"),
+        Finding("n.ipynb", 1, 1, "collate_fn_fixed_1", "notebook output", "AllTokensCollator", "collate_fn_fixed_1", cell=0),
+        Finding("n.ipynb", 2, 1, "collate_fn_fixed_1", "notebook output", "AllTokensCollator", "collate_fn_fixed_1", cell=0),
+    ]
+    console = Console(record=True, width=200, force_terminal=False)
+    render_text(CheckResult(findings, 2, 1, [], []), console)
+    text = console.export_text()
+    assert "a.py  1 stale name\n" in text and "n.ipynb  2 in stored outputs (warnings)\n" in text
+    assert "✗ 1 stale name in 1 file (2 files checked, 1 parsed); 2 in stored notebook outputs" in text
+
+
 def test_text_for_a_clean_tree(tmp_path: Path):
     (tmp_path / "a.py").write_text("x = 1\n")
     console = Console(record=True, width=100, force_terminal=False)

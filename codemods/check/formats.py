@@ -279,13 +279,24 @@ def _source_excerpt(finding: Finding) -> Text:
     return text
 
 
+def _file_count(findings: list[Finding]) -> str:
+    """``3 stale names``, ``2 stale names; 5 in stored outputs`` or ``5 in stored outputs (warnings)``."""
+    errors = sum(1 for finding in findings if finding.severity == "error")
+    stored = len(findings) - errors
+    if not stored:
+        return f"{errors} stale name{'s' if errors != 1 else ''}"
+    if not errors:
+        return f"{stored} in stored outputs (warnings)"
+    return f"{errors} stale name{'s' if errors != 1 else ''}; {stored} in stored outputs"
+
+
 def render_text(result: CheckResult, console: Console) -> None:
     """Findings grouped by file, each with its source line; then warnings and a summary line."""
     by_file: dict[str, list[Finding]] = defaultdict(list)
     for finding in result.findings:
         by_file[finding.path].append(finding)
     for path, findings in by_file.items():
-        count = f"{len(findings)} stale name{'s' if len(findings) != 1 else ''}"
+        count = _file_count(findings)
         console.print(Text.assemble((visible(path, one_line=True), "bold"), "  ", (count, "dim")))
         for finding in findings:
             where = f"cell {finding.cell} " if finding.cell is not None else ""
@@ -301,7 +312,7 @@ def render_text(result: CheckResult, console: Console) -> None:
         console.print(f"[yellow]warning:[/] {plain(visible(path, one_line=True))} does not parse; its old names were found in its text")
     for error in result.errors:
         console.print(f"[red]error:[/] {plain(error)}")
-    files = len(by_file)
+    files = len({finding.path for finding in result.failures})  # a notebook with stale outputs only fails nothing
     scanned = f"{result.files_scanned} file{'s' if result.files_scanned != 1 else ''} checked"
     warnings = len(result.findings) - len(result.failures)
     stored = f"; {warnings} in stored notebook outputs (warnings: clear them or re-run the notebook)" if warnings else ""
