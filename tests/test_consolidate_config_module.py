@@ -5,6 +5,7 @@ deprecated aliases against the real ``trl.SFTConfig``."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import warnings
 
@@ -480,6 +481,32 @@ def test_a_call_through_a_star_import_is_migrated(tmp_path, star):
     )
     assert changed["scripts/star.py"].startswith(f"{star}\n\nargs = create_training_config(\n")
     assert "scripts/own.py" not in changed, "a module's own create_sft_config is not the package's"
+
+
+def _notebook(*cells: tuple[str, str]) -> str:
+    made = [{"cell_type": kind, "metadata": {}, "source": source.splitlines(keepends=True),
+             **({"outputs": [], "execution_count": None} if kind == "code" else {})} for kind, source in cells]
+    return json.dumps({"cells": made, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1) + "\n"
+
+
+def test_calls_in_an_unpaired_notebook_are_migrated_like_a_scripts(tmp_path):
+    """The cells share one namespace: cell 1 calls what cell 0 imports; magics and trailing comments stay."""
+    notebook = _notebook(
+        ("code", "from src.training.config import create_sft_config\n%load_ext autoreload"),
+        ("code", "args = create_sft_config(seed=1)\n# tuned by hand"),
+        ("code", "%time quick = create_sft_config()"),
+        ("code", "broken = create_sft_config(\n"),
+    )
+    changed, report = run_codemod(tmp_path, "consolidate_config_module", {**REPOSITORY, "nb.ipynb": notebook})
+    cells = ["".join(cell["source"]) for cell in json.loads(changed["nb.ipynb"])["cells"]]
+    # The magic in cell 2 still calls the old name: its import stays, beside the new one.
+    assert cells[0] == "from src.training.config import create_training_config, create_sft_config\n%load_ext autoreload"
+    assert cells[1].startswith("args = create_training_config(\n    variant=\"v1-all-tokens\",\n")
+    assert cells[1].endswith(")\n# tuned by hand")
+    assert cells[2] == "%time quick = create_sft_config()" and cells[3] == "broken = create_sft_config(\n"
+    warned = messages(report, Level.WARNING)
+    assert any("cell 2: '%time quick = create_sft_config()' is an IPython magic" in w for w in warned), warned
+    assert any("cell 3 does not parse" in w for w in warned), warned
 
 
 def test_not_applicable_without_the_config_module(tmp_path):

@@ -113,5 +113,8 @@ def test_json_style_is_kept():
     for text in (
         json.dumps(document, indent=1, ensure_ascii=False) + "\n",
         json.dumps(document, indent=2, ensure_ascii=True),
+        json.dumps(document, separators=(",", ":")),  # one line, compact
+        json.dumps(document, ensure_ascii=False) + "\n",  # one line, json.dumps's default separators
+        "\ufeff" + json.dumps(document, indent=1).replace("\n", "\r\n") + "\r\n",
     ):
-        assert dump_like(json.loads(text), text) == text
+        assert dump_like(json.loads(text.lstrip("\ufeff")), text) == text

@@ -373,6 +373,16 @@ ODD_CORNERS = {
     # Valid Python in the encoding its coding line declares (not UTF-8).
     "scripts/latin.py": "# -*- coding: latin-1 -*-\nfrom src.data.collators import collate_fn_fixed_1\n"
                         "LABEL = 'Nährwerte'  # collate_fn_fixed_1\n".encode("latin-1"),
+    # A notebook no script is paired with calls an old config factory that another cell imports.
+    "notebooks/configs.ipynb": (json.dumps({
+        "cells": [
+            {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+             "source": ["from src.training.config import create_assistant_only_training_config\n"]},
+            {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+             "source": ["cfg = create_assistant_only_training_config(num_train_epochs=1)\n"]},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }, indent=1) + "\n").encode("utf-8"),
 }
 
 
@@ -393,6 +403,9 @@ def expect_odd_corners(root: Path, before, after) -> None:
     assert latin == ODD_CORNERS["scripts/latin.py"].replace(b"collate_fn_fixed_1", b"AllTokensCollator"), latin
     with pytest.raises(UnicodeDecodeError):
         latin.decode("utf-8")  # written back in its own encoding
+    cells = ["".join(cell["source"]) for cell in json.loads(after["notebooks/configs.ipynb"])["cells"]]
+    assert cells[0] == "from src.training.config import create_training_config\n", cells
+    assert cells[1].startswith('cfg = create_training_config(\n    variant="v2-assistant-only",\n    num_train_epochs=1,\n')
 
 
 VARIANTS = [

@@ -10,6 +10,7 @@ from codemods.apply.engines.config_module import (
     migrate_config_module,
     refuse_defined_twice,
 )
+from codemods.apply.engines.notebook_config_calls import migrate_notebook_callers
 from codemods.apply.session import Context
 from codemods.core.recipe import Task
 
@@ -38,4 +39,5 @@ def run(context: Context, task: Task) -> None:
     if spec.package_init and context.workspace.exists(spec.package_init):
         migrate_package_init(context, task, spec.package_init, old, root)
     migrate_callers(context, task, old, root, skip={spec.path, spec.package_init})
+    migrate_notebook_callers(context, task, old, root)
 

@@ -148,7 +148,7 @@ def migrate_package_init(context: Context, task: Task, path: str, old: OldFactor
     module = context.parse(path)
     # The package's own code calls the factories like any caller (a module __getattr__ never
     # serves its own global lookups); a name it uses otherwise keeps its import.
-    new_module, keep = _migrate_uses(context, task, path, module, old, root)
+    new_module, keep = migrate_uses(context, task, path, module, old, root)
     renamer = RenameOldImports(path, old, function.name, keep=keep)
     new_module = new_module.visit(renamer)
     renames = {name: function.name for name in old.variants}
@@ -348,13 +348,18 @@ def migrate_callers(context: Context, task: Task, old: OldFactories, root: str, 
         except Refusal as refusal:
             context.report.warn(task.id, f"not migrated, it does not parse: {refusal.message}", path)
             continue
-        new_module, keep = _migrate_uses(context, task, path, module, old, root)
+        new_module, keep = migrate_uses(context, task, path, module, old, root)
         renamer = RenameOldImports(path, old, function.name, keep=keep)
         new_module = visit_mentioning(new_module, renamer, list(old.variants))
         context.write_module(path, new_module)
 
 
-def _migrate_uses(
+def other_uses(module: cst.Module, path: str, old: OldFactories) -> set[str]:
+    """The old factories a module refers to other than by calling them (their imports must stay)."""
+    return set(_OldFactoryUses(module, path, old).find().other_uses)
+
+
+def migrate_uses(
     context: Context, task: Task, path: str, module: cst.Module, old: OldFactories, root: str
 ) -> tuple[cst.Module, set[str]]:
     """The module with its calls of old factories migrated; and the old names it still uses otherwise."""

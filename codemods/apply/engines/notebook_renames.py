@@ -86,6 +86,7 @@ def rename_in_notebook(
         joined = "".join(source) if isinstance(source, list) else source
         if cell.get("cell_type") == "code":
             found = _without_kept_keywords(context, task_id, path, index, joined, found)
+            found = [o for o in found if not _config_call_code(context, o)]
         renamed = _apply(joined, found)
         cell["source"] = renamed.splitlines(keepends=True) if isinstance(source, list) else renamed
         for occurrence in found:
@@ -106,6 +107,18 @@ def rename_in_notebook(
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
         context.report.info(task_id, f"renamed {sum(counts.values())} occurrences in notebook cells ({kinds})", path)
     return True
+
+
+def _config_call_code(context: Context, occurrence: Occurrence) -> bool:
+    """An old config factory's name in code: the callers' engine migrates it (new name, variant and arguments).
+
+    A magic line (``%time cfg = create_sft_config()``) is code too, though the check reads it as a comment.
+    """
+    spec = context.recipe.config_module
+    if spec is None or occurrence.old not in {alias.old for alias in spec.deprecated}:
+        return False
+    magic = occurrence.source_line.lstrip().startswith(("%", "!"))
+    return (occurrence.prose is None or magic) and occurrence.kind != UNPARSED_TEXT
 
 
 def _without_kept_keywords(
@@ -188,12 +201,15 @@ def _apply(text: str, found: list[Occurrence]) -> str:
 
 
 def dump_like(document: Any, original: str) -> str:
-    """The document as JSON in the original file's style: nbformat's indent 1 unless it used another."""
+    """The document as JSON in the original file's style: nbformat's indent 1 unless it used another, or none."""
     bom = bom_of(original)
     original = original[len(bom) :]
+    ascii_only = original.isascii() and "\\u" in original
+    if "\n" not in original.strip():  # written on one line (json.dumps without indent): it stays on one
+        separators = (", ", ": ") if '": ' in original else (",", ":")
+        return bom + json.dumps(document, ensure_ascii=ascii_only, separators=separators) + original[len(original.rstrip("\r\n")) :]
     match = _INDENT.match(original)
     indent = len(match.group(1)) if match else 1
-    ascii_only = original.isascii() and "\\u" in original
     text = json.dumps(document, indent=indent, ensure_ascii=ascii_only)
     if "\r\n" in original:
         text = text.replace("\n", "\r\n")

@@ -1,0 +1,140 @@
+"""Calls of the old config factories in the code cells of notebooks that no script is paired with.
+
+A call such as ``create_sft_config(seed=1)`` cannot just take the new name: the new
+function needs its variant and maps the arguments (``create_training_config(variant=...,
+...)``), as :mod:`.config_callers` does for Python files. So each code cell is migrated by
+that same engine: the cell is parsed as a module, with the imports of every code cell of
+the notebook appended behind a marker statement (a notebook's cells share one namespace,
+so a name a cell calls was often imported by another), and only the cell's own code is
+kept afterwards. IPython magics are masked while parsing and restored as written; a cell
+that does not parse is left as it is, with a warning. Paired notebooks follow their script.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import libcst as cst
+
+from codemods.apply.engines.config_callers import RenameOldImports, migrate_uses, other_uses
+from codemods.apply.engines.config_module import OldFactories
+from codemods.apply.engines.jupytext_pairs import synced_notebooks
+from codemods.apply.engines.notebook_renames import dump_like
+from codemods.apply.session import Context
+from codemods.core.bom import without_bom
+from codemods.core.recipe import Task
+
+# Marks where a cell's own code ends; what follows it is the other cells' imports.
+_MARKER = "pass  # refactor: end of cell"
+_MAGIC = re.compile(r"^([ \t]*)([%!])")
+_MASK = "#refactor-magic:"
+
+
+def migrate_notebook_callers(context: Context, task: Task, old: OldFactories, root: str) -> None:
+    paired = synced_notebooks(context)
+    for path in context.workspace.files((".ipynb",)):
+        if path in paired:
+            continue
+        text = context.workspace.read_text(path)
+        if any(name in text for name in old.variants):
+            _migrate_notebook(context, task, path, text, old, root)
+
+
+def _migrate_notebook(context: Context, task: Task, path: str, text: str, old: OldFactories, root: str) -> None:
+    try:
+        document = json.loads(without_bom(text))
+        cells = document["cells"]
+    except (ValueError, KeyError, TypeError):
+        return  # not a notebook this engine can read: the rename reports it
+    code = [(index, cell) for index, cell in enumerate(cells) if isinstance(cell, dict) and cell.get("cell_type") == "code"]
+    sources = {index: _joined(cell.get("source", "")) for index, cell in code}
+    imports = "".join(_imports_of(source) for source in sources.values())
+    mentioning = [(index, cell) for index, cell in code if any(name in sources[index] for name in old.variants)]
+    # One namespace: a name any cell uses other than by a call keeps the import that another cell makes.
+    keep: set[str] = set()
+    for index, _ in mentioning:
+        module = _parsed(sources[index], imports)
+        keep |= other_uses(module, path, old) if module is not None else set()
+        # A magic that calls one stays as written (see _migrate_cell): the name must stay imported.
+        magics = [line for line in sources[index].split("\n") if _MAGIC.match(line)]
+        keep |= {name for name in old.variants if any(re.search(rf"\b{name}\b", line) for line in magics)}
+    changed = False
+    for index, cell in mentioning:
+        source = sources[index]
+        new_source = _migrate_cell(context, task, path, index, source, imports, old, root, keep)
+        if new_source is not None and new_source != source:
+            cell["source"] = new_source.splitlines(keepends=True) if isinstance(cell.get("source"), list) else new_source
+            changed = True
+    if changed:
+        context.workspace.write_text(path, dump_like(document, text))
+
+
+def _parsed(source: str, imports: str) -> cst.Module | None:
+    """The cell, then the marker, then every cell's imports, as one module (None when the cell does not parse)."""
+    body = source if source.endswith("\n") or not source else source + "\n"
+    try:
+        return cst.parse_module(_masked(body) + _MARKER + "\n" + imports)
+    except cst.ParserSyntaxError:
+        return None
+
+
+def _migrate_cell(
+    context: Context, task: Task, path: str, index: int, source: str, imports: str, old: OldFactories, root: str,
+    keep: set[str],
+) -> str | None:
+    """The cell's source with its calls migrated (None when it does not parse)."""
+    module = _parsed(source, imports)
+    if module is None:
+        context.report.warn(
+            task.id, f"cell {index} does not parse; its calls of {', '.join(old.variants)} were not migrated", path
+        )
+        return None
+    function = context.recipe.config_function
+    assert function is not None
+    new_module, kept = migrate_uses(context, task, path, module, old, root)
+    new_module = new_module.visit(RenameOldImports(path, old, function.name, keep=keep | kept))
+    marker = next(i for i, stmt in enumerate(new_module.body) if _is_marker(new_module, stmt))
+    # Comments after the cell's last statement are the marker's leading lines: they stay the cell's.
+    cell_module = new_module.with_changes(body=new_module.body[:marker], footer=new_module.body[marker].leading_lines)
+    for line in cell_module.code.split("\n"):
+        if line.lstrip().startswith(_MASK) and any(name in line for name in old.variants):
+            context.report.warn(
+                task.id, f"cell {index}: {line.replace(_MASK, '', 1).strip()!r} is an IPython magic that calls an old "
+                "config factory; the engine cannot rewrite inside a magic, migrate it by hand", path,
+            )
+    migrated = _unmasked(cell_module.code)
+    return migrated if source.endswith("\n") or not migrated.endswith("\n") else migrated[:-1]
+
+
+def _is_marker(module: cst.Module, stmt: cst.BaseStatement) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and module.code_for_node(stmt).strip().endswith(_MARKER)
+
+
+def _imports_of(source: str) -> str:
+    """The top-level import statements of a cell, as code (nothing when the cell does not parse)."""
+    try:
+        module = cst.parse_module(_masked(source))
+    except cst.ParserSyntaxError:
+        return ""
+    found = [
+        stmt.with_changes(leading_lines=())
+        for stmt in module.body
+        if isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
+    ]
+    return cst.Module(body=found).code if found else ""
+
+
+def _masked(source: str) -> str:
+    """IPython magics and shell escapes (``%time ...``, ``!ls``) as comments that :func:`_unmasked` restores."""
+    return "\n".join(_MAGIC.sub(lambda m: m.group(1) + _MASK + m.group(2), line) for line in source.split("\n"))
+
+
+def _unmasked(code: str) -> str:
+    return "\n".join(line.replace(_MASK, "", 1) if line.lstrip().startswith(_MASK) else line for line in code.split("\n"))
+
+
+def _joined(source: object) -> str:
+    if isinstance(source, list):
+        return "".join(part for part in source if isinstance(part, str))
+    return source if isinstance(source, str) else ""
