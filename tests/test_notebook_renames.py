@@ -118,3 +118,18 @@ def test_json_style_is_kept():
         "\ufeff" + json.dumps(document, indent=1).replace("\n", "\r\n") + "\r\n",
     ):
         assert dump_like(json.loads(text.lstrip("\ufeff")), text) == text
+
+
+def test_an_nbformat_3_notebook_is_left_as_it_is_with_a_warning(tmp_path: Path):
+    """Renamed as text, its stored outputs would change; converting it is the user's call."""
+    old_format = json.dumps({
+        "metadata": {}, "nbformat": 3, "nbformat_minor": 0,
+        "worksheets": [{"cells": [{
+            "cell_type": "code", "input": ["made = collate_fn_fixed_1(p, m)\n"], "language": "python",
+            "outputs": [{"output_type": "stream", "stream": "stdout", "text": ["collate_fn_fixed_1 ready\n"]}],
+        }]}],
+    }, indent=1) + "\n"
+    (tmp_path / "old.ipynb").write_text(old_format, encoding="utf-8")
+    context = migrate(tmp_path)
+    assert context.workspace.changes() == []
+    assert any("nbformat 3" in note.message and "convert it to nbformat 4" in note.message for note in context.report.notes)

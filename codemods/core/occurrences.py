@@ -297,6 +297,12 @@ def load_notebook(text: str) -> Any:
     return json.loads(text, object_pairs_hook=JsonObject)
 
 
+OLD_NOTEBOOK_FORMAT = (
+    "an nbformat 3 notebook (its cells are under worksheets): convert it to nbformat 4 first "
+    "(jupyter nbconvert --to notebook --nbformat 4 --inplace)"
+)
+
+
 @dataclass
 class NotebookScan:
     occurrences: list[Occurrence] = field(default_factory=list)
@@ -314,6 +320,8 @@ def notebook(document: Any, names: Names, recipe: Recipe) -> NotebookScan:
     """
     cells = document.get("cells") if isinstance(document, dict) else None
     if not isinstance(cells, list):
+        if isinstance(document, dict) and "worksheets" in document:
+            return NotebookScan(problem=OLD_NOTEBOOK_FORMAT)
         return NotebookScan(problem="not a notebook (no list of cells)")
     scan = NotebookScan()
     for index, cell in enumerate(cells):

@@ -69,6 +69,10 @@ def rename_in_notebook(
     except (ValueError, RecursionError) as error:
         return _rename_as_text(context, path, task_id, text, names, f"its JSON cannot be read ({error})")
     scan = occurrences.notebook(document, names, context.recipe)
+    if scan.problem == occurrences.OLD_NOTEBOOK_FORMAT:
+        # Renamed as text, its stored outputs would change too: left alone, and said why.
+        context.report.warn(task_id, f"not edited: {scan.problem}, then apply again", path)
+        return False
     if scan.problem is not None:
         return _rename_as_text(context, path, task_id, text, names, scan.problem)
     cells = document["cells"]
