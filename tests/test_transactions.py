@@ -342,3 +342,20 @@ def test_outside_git_read_only_commands_write_nothing_after_an_apply(tmp_path):
         result = runner.invoke(app, command)
         assert result.exit_code == 0, (command, result.output)
         assert stamped() == before, command
+
+
+@pytest.mark.parametrize("in_git", [True, False])
+def test_undo_finds_the_migration_after_the_repository_moved(pristine, tmp_path, in_git):
+    """The journal records ROOT's place inside the repository, not the absolute path it had."""
+    if in_git:
+        root = fresh_copy(pristine, tmp_path / "before-move")
+    else:
+        root = tmp_path / "before-move"
+        shutil.copytree(TARGET_REPO, root, ignore=shutil.ignore_patterns("__pycache__"))
+    before = snapshot(root)
+    staged = staged_workspace(root, plan_migration(root, load_recipe()).changes)
+    commit(staged)
+    moved = root.rename(tmp_path / "moved" if in_git else tmp_path / "moved-elsewhere")
+    assert latest_journal(moved) is not None
+    undo(moved)
+    assert {k: v for k, v in snapshot(moved).items() if not k.startswith(".refactor/")} == before

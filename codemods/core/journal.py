@@ -23,6 +23,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,22 @@ def journal_directory(workspace: Workspace) -> Path:
         git_dir = _git(workspace.directory, "rev-parse", "--absolute-git-dir").stdout.strip()
         return Path(git_dir) / "refactor" / "journal"
     return workspace.directory / JOURNAL_DIR_NAME / "journal"
+
+
+def _base(workspace: Workspace) -> Path:
+    """What a journal's places are relative to: the repository's work tree, or ROOT outside git."""
+    return (workspace.git_root or workspace.directory).resolve()
+
+
+def _place(workspace: Workspace) -> str:
+    """ROOT inside its repository, so that a journal still finds its files after the repository moves."""
+    return Path(os.path.relpath(workspace.directory.resolve(), _base(workspace))).as_posix()
+
+
+def _record_directory(record: dict, base: Path) -> Path:
+    """Where a journal's files are now: its place inside the repository (the absolute path for older journals)."""
+    place = record.get("place")
+    return base / place if isinstance(place, str) else Path(record["directory"])
 
 
 def _sha(data: bytes | None) -> str | None:
@@ -143,7 +160,7 @@ def commit(
     changes = workspace.changes()
     directory = journal_directory(workspace)
     with exclusive_lock(directory.parent):
-        _recover_locked(directory)
+        _recover_locked(directory, _base(workspace))
         _refuse_unsafe_targets(workspace, changes)
         directory.mkdir(parents=True, exist_ok=True)
         # Nanoseconds keep two transactions in the same second apart and the names in time order.
@@ -151,6 +168,7 @@ def commit(
         journal = directory / f"{token}-{label}.json"
         record = {
             "version": 2, "state": PREPARED, "label": label, "directory": str(workspace.directory),
+            "place": _place(workspace),
             "undoes": undoes, "files": _entries(workspace, changes, token, modes or {}),
         }
         try:
@@ -222,14 +240,14 @@ class Recovered:
     restored: list[str]
 
 
-def _recover_locked(directory: Path) -> list[Recovered]:
+def _recover_locked(directory: Path, base: Path) -> list[Recovered]:
     recovered = []
     for journal in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         record = read_record(journal)
         if _state(record) != PREPARED:
             continue
         with signals_deferred():
-            restored = _roll_back(Path(record["directory"]), record)
+            restored = _roll_back(_record_directory(record, base), record)
             journal.unlink()
         recovered.append(Recovered(journal, record.get("label", "apply"), restored))
     for leftover in directory.glob(f"*{TEMP_SUFFIX}") if directory.is_dir() else []:
@@ -239,11 +257,12 @@ def _recover_locked(directory: Path) -> list[Recovered]:
 
 def recover(root: Path) -> list[Recovered]:
     """Roll back what an interrupted transaction in ROOT's repository left behind (nothing when none did)."""
-    directory = journal_directory(Workspace(root))
+    workspace = Workspace(root)
+    directory = journal_directory(workspace)
     if not _left_behind(directory):
         return []  # nothing to roll back: no lock taken, so a read-only command writes nothing, not even the lock
     with exclusive_lock(directory.parent):
-        return _recover_locked(directory)
+        return _recover_locked(directory, _base(workspace))
 
 
 def _left_behind(directory: Path) -> bool:
@@ -283,9 +302,10 @@ def latest_journal(root: Path) -> Path | None:
     directory = journal_directory(workspace)
     records = {path: read_record(path) for path in sorted(directory.glob("*.json"))} if directory.is_dir() else {}
     undone = _undone_names(records)
+    base, here = _base(workspace), workspace.directory.resolve()
     for journal, record in reversed(records.items()):
         # One repository's journal can hold migrations of several roots inside it.
-        if record.get("directory") != str(workspace.directory) or record.get("label", "apply") == "undo":
+        if _record_directory(record, base) != here or record.get("label", "apply") == "undo":
             continue
         if _state(record) == COMMITTED and journal.name not in undone:
             return journal
