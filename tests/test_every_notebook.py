@@ -336,3 +336,23 @@ def test_a_notebook_holding_old_names_its_migrated_script_does_not_is_renamed_in
     after = next(c.after for c in migration.changes if c.path == "train.ipynb").decode("utf-8")
     assert not OLD.search("".join("".join(cell["source"]) for cell in json.loads(after)["cells"]))
     assert "train.py" not in {c.path for c in migration.changes}
+
+
+IPYTHON_ONLY = (
+    "from src.data.collators import collate_fn_fixed_1, collate_fn_fixed_3\np = m = None\n"
+    "files = !ls\nres = %time collate_fn_fixed_1(p, m)\ncollate_fn_fixed_1?\ncollate_fn_fixed_3??\n"
+    "made = collate_fn_fixed_1(p, m)\n"
+)
+
+
+def test_assigned_magics_and_help_lines_do_not_make_a_cell_unparsable(tmp_path: Path):
+    """``x = !ls``, ``y = %time f()`` and ``f?`` are IPython, not syntax errors: check, apply and verify agree."""
+    from codemods.core.occurrences import NameTable, python
+    from codemods.verify.health import notebook_problems
+
+    recipe = load_recipe()
+    scan = python(IPYTHON_ONLY, NameTable(recipe, recipe.main_file).for_path("nb.ipynb"), recipe, cell=True)
+    assert scan.problem is None and not any(o.kind == "unparsed text" for o in scan.occurrences)
+    assert [o.kind for o in scan.occurrences if o.line == 7] == ["call"]
+    document = {"cells": [code_cell("c", IPYTHON_ONLY)], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    assert notebook_problems("nb.ipynb", json.dumps(document)) == []

@@ -258,16 +258,26 @@ def python(text: str, names: Names, recipe: Recipe, *, cell: bool = False) -> Py
     return PythonScan(_finish(found, lines, recipe.rename_policy, names.prose_only), parsed)
 
 
+# A line of IPython that is no Python: a magic or shell escape (``%time f()``, ``!ls``), one whose result is
+# assigned (``files = !ls``, ``t = %timeit f()``), or a help request (``obj?``, ``obj??``).
+_IPYTHON_LINE = re.compile(
+    r"^[ \t]*(?:[%!]|[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*[ \t]*=[ \t]*[%!]|[A-Za-z_][\w.]*\?\??[ \t]*\r?$)"
+)
+
+
+def is_ipython_line(line: str) -> bool:
+    return _IPYTHON_LINE.match(line) is not None
+
+
 def mask_magics(source: str) -> str:
-    """IPython magics and shell escapes (``%time``, ``!ls``) as comments of the same width."""
-    if "%" not in source and "!" not in source:
+    """IPython-only lines (see :func:`is_ipython_line`) as comments of the same width."""
+    if "%" not in source and "!" not in source and "?" not in source:
         return source
     out = []
     for line in source.split("\n"):
-        stripped = line.lstrip()
-        if stripped.startswith(("%", "!")):
-            cut = len(line) - len(stripped)
-            line = line[:cut] + "#" + stripped[1:]
+        if is_ipython_line(line):
+            cut = len(line) - len(line.lstrip())
+            line = line[:cut] + "#" + line[cut + 1 :]
         out.append(line)
     return "\n".join(out)
 

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from codemods.core.bom import without_bom
+from codemods.core.occurrences import is_ipython_line
 from codemods.core.workspace import Workspace, WorkspaceError
 from codemods.verify.smoke_parent import expected_run_name
 
 GENERATED = "<a name W&B generates>"
 UNKNOWN = "<not known statically>"
-_MAGIC = re.compile(r"^\s*[!%]")
 
 
 @dataclass
@@ -151,7 +150,7 @@ def _code_cells(text: str) -> list[tuple[int, str]]:
             source = cell.get("source", "")
             source = "".join(source) if isinstance(source, list) else str(source)
             # IPython magics and shell lines are not Python: blank them, keeping the line numbers.
-            found.append((index, "\n".join("" if _MAGIC.match(line) else line for line in source.split("\n"))))
+            found.append((index, "\n".join("" if is_ipython_line(line) else line for line in source.split("\n"))))
     return found
 
 

@@ -23,11 +23,11 @@ from codemods.apply.engines.jupytext_pairs import synced_notebooks
 from codemods.apply.engines.notebook_renames import dump_like
 from codemods.apply.session import Context
 from codemods.core.bom import without_bom
+from codemods.core.occurrences import is_ipython_line
 from codemods.core.recipe import Task
 
 # Marks where a cell's own code ends; what follows it is the other cells' imports.
 _MARKER = "pass  # refactor: end of cell"
-_MAGIC = re.compile(r"^([ \t]*)([%!])")
 _MASK = "#refactor-magic:"
 
 
@@ -57,7 +57,7 @@ def _migrate_notebook(context: Context, task: Task, path: str, text: str, old: O
         module = _parsed(sources[index], imports)
         keep |= other_uses(module, path, old) if module is not None else set()
         # A magic that calls one stays as written (see _migrate_cell): the name must stay imported.
-        magics = [line for line in sources[index].split("\n") if _MAGIC.match(line)]
+        magics = [line for line in sources[index].split("\n") if is_ipython_line(line)]
         keep |= {name for name in old.variants if any(re.search(rf"\b{name}\b", line) for line in magics)}
     changed = False
     for index, cell in mentioning:
@@ -127,7 +127,12 @@ def _imports_of(source: str) -> str:
 
 def _masked(source: str) -> str:
     """IPython magics and shell escapes (``%time ...``, ``!ls``) as comments that :func:`_unmasked` restores."""
-    return "\n".join(_MAGIC.sub(lambda m: m.group(1) + _MASK + m.group(2), line) for line in source.split("\n"))
+    lines = source.split("\n")
+    return "\n".join(_indented(line, _MASK + line.lstrip()) if is_ipython_line(line) else line for line in lines)
+
+
+def _indented(line: str, content: str) -> str:
+    return line[: len(line) - len(line.lstrip())] + content
 
 
 def _unmasked(code: str) -> str:
