@@ -233,6 +233,14 @@ def test_check_of_one_directory_is_unchanged(tmp_path: Path):
     assert result.stdout == render_json(find_stale(repo, load_recipe(None, repo)))
 
 
+def test_a_directory_given_inside_another_is_checked_once(tmp_path: Path):
+    repo = committed_copy(tmp_path / "repo")
+    alone = json.loads(refactor("check", "src", "--format", "json", cwd=repo).stdout)
+    for paths in (["src", "src/data"], ["src/data", "src"], ["src", "src/data/collators.py", "./src"]):
+        given = json.loads(refactor("check", *paths, "--format", "json", cwd=repo).stdout)
+        assert sorted(map(json.dumps, given)) == sorted(map(json.dumps, alone)), paths
+
+
 # ------------------------------------------------------------------ exit codes for CI
 def test_exit_code_is_1_while_changes_are_pending_and_0_after_apply(tmp_path: Path):
     repo = committed_copy(tmp_path / "repo")

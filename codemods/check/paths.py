@@ -56,7 +56,27 @@ def targets(paths: Sequence[Path], exclude: Sequence[str] = ()) -> list[Target]:
             inside = path.resolve().relative_to(repository).as_posix()
             if not excluded(inside, exclude):
                 target.files.setdefault(inside, os.path.normpath(path).replace(os.sep, "/"))
-    return list(found.values())
+    return _outermost(found)
+
+
+def _outermost(found: dict[Path, Target]) -> list[Target]:
+    """Each file once: a directory given inside another (``src src/data``), or a file given inside a directory
+    given (``src src/x.py``), is left to the outer directory's check."""
+    directories = [where for where, target in found.items() if target.files is None and where.is_dir()]
+
+    def inside(path: Path, but: Path | None = None) -> bool:
+        return any(other != but and path.is_relative_to(other) for other in directories)
+
+    kept = []
+    for where, target in found.items():
+        if target.files is None:
+            if not inside(where, but=where):
+                kept.append(target)
+            continue
+        files = {path: given for path, given in target.files.items() if not inside((where / path).resolve())}
+        if files or not target.files:
+            kept.append(Target(target.root, files))
+    return kept
 
 
 class _GivenPathsScanner(_Scanner):
