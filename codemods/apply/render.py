@@ -128,8 +128,9 @@ def summary_table(migration: Migration) -> Group:
     kinds = Counter(change.kind for change in changes)
     report = migration.report
     table = Table(show_header=False)
-    table.add_column("what", no_wrap=True)
-    table.add_column("count", justify="right", no_wrap=True)
+    # On a narrow terminal the labels wrap; the counts never lose a digit.
+    table.add_column("what")
+    table.add_column("count", justify="right", no_wrap=True, min_width=3)
     table.add_row("files changed", str(kinds["modified"]))
     table.add_row("files created", str(kinds["created"]))
     table.add_row("files deleted", str(kinds["deleted"]))
