@@ -330,6 +330,20 @@ def test_a_byte_order_mark_changes_no_verdict(tmp_path):
     assert (BEHAVIOUR, "failed") in verdicts["plain"][1]
 
 
+def test_adapt_without_a_smoke_run_claims_no_training(tmp_path):
+    """With --no-smoke nothing trains: an adaptation is what a run would need, and the verdict says so."""
+    from codemods.cli import app
+    from tests.test_apply_target_repo import make_repo
+
+    runner = CliRunner()
+    repo = make_repo(tmp_path / "repo")
+    assert runner.invoke(app, ["apply", str(repo), "--no-diff"]).exit_code == 0
+    result = runner.invoke(app, ["verify", str(repo), "--no-smoke", "--adapt"])
+    text = " ".join(result.output.split())
+    assert "a smoke run would train with" in text and "none ran" in text, text[-3000:]
+    assert "the smoke run trained with" not in text and "it trained only as adapted" not in text
+
+
 # ---------------------------------------------------------------------------------------------
 # smoke training (real TRL SFTTrainer, tiny kit, W&B offline)
 # ---------------------------------------------------------------------------------------------

@@ -386,7 +386,7 @@ def run_verification(
     outcome.checks.append(_timed(BEHAVIOUR, lambda: check_config_behaviour(root, recipe, before, report)))
     parity_copy.close()
     outcome.checks.append(_timed(IMPORTS, lambda: check_package_imports(root, recipe, report)))
-    outcome.checks.append(_timed(COMPAT, lambda: check_compatibility(report, recipe, keywords, adapt)))
+    outcome.checks.append(_timed(COMPAT, lambda: check_compatibility(report, recipe, keywords, adapt, smoke)))
     if smoke and setup_error:
         outcome.checks.append(CheckOutcome(SMOKE, FAILED, setup_error))
     elif smoke:

@@ -299,9 +299,10 @@ def render_verification(outcome: VerificationOutcome, console, details: Iterable
         console.print("[green]Verified:[/] every check passed.")
     elif outcome.result == PASSED_WITH_ADAPTATIONS:
         adapted = [c.name for c in outcome.checks if c.status == ADAPTED]
+        how = "it trained only as adapted with --adapt" if outcome.smoke else "it would train only as adapted (no run)"
         console.print(
             f"[yellow]Passed with adaptations[/] ({', '.join(adapted)}): the code as written would not run on this "
-            "stack; it trained only as adapted with --adapt. Fix the fields named above."
+            f"stack; {how}. Fix the fields named above."
         )
     else:
         failed = [c.name for c in outcome.checks if c.status == FAILED]
