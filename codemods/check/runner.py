@@ -21,11 +21,12 @@ from pathlib import Path
 
 from codemods.check.findings import CheckError, CheckResult, Finding
 from codemods.check.scan import _Outcome, _Scanner
+from codemods.core.git_grep import GitGrep
 from codemods.core.kinds import NOTEBOOK_OUTPUT, UNPARSED_TEXT
 from codemods.core.recipe import Recipe
 from codemods.core.relabel import literals as relabel_literals
 from codemods.core.relabel import with_relabelled
-from codemods.core.workspace import GitGrep, Workspace, WorkspaceError
+from codemods.core.workspace import Workspace, WorkspaceError
 
 SUFFIXES = (".py", ".ipynb")
 # Below this many files to read, or candidate files to parse, one process is faster than starting workers.

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from codemods.core.ipython import mask_magics
 from codemods.core.kinds import (
     IDENTIFIER_CONTAINING,
     MARKDOWN_CELL,
@@ -256,30 +257,6 @@ def python(text: str, names: Names, recipe: Recipe, *, cell: bool = False) -> Py
                 occurrence.kind, occurrence.prose = UNPARSED_TEXT, None
             return PythonScan(_finish(found, lines, None, names.prose_only), parsed, problem)
     return PythonScan(_finish(found, lines, recipe.rename_policy, names.prose_only), parsed)
-
-
-# A line of IPython that is no Python: a magic or shell escape (``%time f()``, ``!ls``), one whose result is
-# assigned (``files = !ls``, ``t = %timeit f()``), or a help request (``obj?``, ``obj??``).
-_IPYTHON_LINE = re.compile(
-    r"^[ \t]*(?:[%!]|[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*[ \t]*=[ \t]*[%!]|[A-Za-z_][\w.]*\?\??[ \t]*\r?$)"
-)
-
-
-def is_ipython_line(line: str) -> bool:
-    return _IPYTHON_LINE.match(line) is not None
-
-
-def mask_magics(source: str) -> str:
-    """IPython-only lines (see :func:`is_ipython_line`) as comments of the same width."""
-    if "%" not in source and "!" not in source and "?" not in source:
-        return source
-    out = []
-    for line in source.split("\n"):
-        if is_ipython_line(line):
-            cut = len(line) - len(line.lstrip())
-            line = line[:cut] + "#" + line[cut + 1 :]
-        out.append(line)
-    return "\n".join(out)
 
 
 def prose(text: str, names: Names, recipe: Recipe, kind: str = MARKDOWN_CELL) -> list[Occurrence]:

@@ -17,8 +17,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from codemods.core.git_grep import GitGrep
 from codemods.core.recipe_model import Recipe, Relabel, Rename
-from codemods.core.workspace import GitGrep, Workspace, WorkspaceError
+from codemods.core.workspace import Workspace, WorkspaceError
 
 SUFFIXES = (".py", ".ipynb")
 

@@ -30,7 +30,8 @@ from pyflakes import messages as pyflakes_messages
 
 from codemods.core.before_tree import BeforeTree
 from codemods.core.config_values import DEPRECATED_BUILDER
-from codemods.core.occurrences import load_notebook, mask_magics, text_field
+from codemods.core.ipython import mask_magics
+from codemods.core.occurrences import load_notebook, text_field
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import Workspace, WorkspaceError
 from codemods.verify.behaviour import current_reader

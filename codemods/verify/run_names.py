@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from codemods.core.bom import without_bom
-from codemods.core.occurrences import is_ipython_line
+from codemods.core.ipython import is_ipython_line
 from codemods.core.workspace import Workspace, WorkspaceError
 from codemods.verify.smoke_parent import expected_run_name
 

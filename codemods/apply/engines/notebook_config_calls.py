@@ -23,7 +23,7 @@ from codemods.apply.engines.jupytext_pairs import synced_notebooks
 from codemods.apply.engines.notebook_renames import dump_like
 from codemods.apply.session import Context
 from codemods.core.bom import without_bom
-from codemods.core.occurrences import is_ipython_line
+from codemods.core.ipython import is_ipython_line
 from codemods.core.recipe import Task
 
 # Marks where a cell's own code ends; what follows it is the other cells' imports.

@@ -15,7 +15,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from codemods.apply.engines.bindings import all_params
 from codemods.apply.engines.lines import first_lines
 from codemods.apply.session import Context, Refusal
-from codemods.core.occurrences import mask_magics
+from codemods.core.ipython import mask_magics
 
 
 def renamable_locals(
