@@ -23,13 +23,17 @@ from codemods.apply.engines.config_mapping import (
 )
 from codemods.apply.engines.config_module import GETATTR_TEMPLATE, OldFactories, fill_template
 from codemods.apply.engines.config_pins import Pinned, keeps_behaviour, pin_changes, pinned_call, report_pins
-from codemods.apply.engines.definitions import append_under_banner, statements, top_level_definitions
+from codemods.apply.engines.definitions import (
+    append_under_banner,
+    bound_names,
+    statements,
+    top_level_definitions,
+)
 from codemods.apply.engines.docstring_renames import rename_in_docstrings
 from codemods.apply.engines.imports import (
     NewImport,
     absolute_name,
     add_imports,
-    import_bindings,
     imported_names,
 )
 from codemods.apply.engines.lines import first_lines, visit_mentioning
@@ -247,14 +251,8 @@ def _star_imports(module: cst.Module) -> list[str]:
 
 
 def _bound_at_top_level(module: cst.Module) -> set[str]:
-    """Names the module binds itself at its top level: definitions, imports and plain assignments."""
-    bound = top_level_definitions(module) | set(import_bindings(module, True))
-    for stmt in module.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else []
-                bound |= {t.value for t in targets if isinstance(t, cst.Name)}
-    return bound
+    """Names the module binds itself at its top level."""
+    return set().union(*(bound_names(stmt) for stmt in module.body))
 
 
 class MigrateOldFactoryCalls(cst.CSTTransformer):

@@ -12,6 +12,7 @@ import ast
 import libcst as cst
 
 from codemods.apply.engines.config_discovery import is_config_class
+from codemods.apply.engines.definitions import bound_names
 from codemods.apply.memo import module_code
 from codemods.core import cells
 from codemods.core.recipe import ConfigFunction
@@ -55,7 +56,7 @@ def _name_positions(module: cst.Module, names: set[str]):
         assigns = isinstance(stmt, cst.SimpleStatementLine) and not _is_import(stmt)
         first, last = statements[0], statements[-1]
         position = (last.end_lineno, last.end_col_offset) if assigns else (first.lineno, first.col_offset)
-        for name in _bound_names(stmt) & names:
+        for name in bound_names(stmt) & names:
             bindings[name].append((position, index))
     return reads, deferred, bindings
 
@@ -73,23 +74,6 @@ def _binding_in_effect(bindings: list[tuple[tuple[int, int], int]], read: tuple[
 
 def _is_import(stmt: cst.SimpleStatementLine) -> bool:
     return any(isinstance(small, (cst.Import, cst.ImportFrom)) for small in stmt.body)
-
-
-def _bound_names(stmt: cst.BaseStatement) -> set[str]:
-    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-        return {stmt.name.value}
-    names: set[str] = set()
-    if not isinstance(stmt, cst.SimpleStatementLine):
-        return names
-    for small in stmt.body:
-        if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(small.names, cst.ImportStar):
-            for alias in small.names:
-                names.add(alias.evaluated_alias or (cst.helpers.get_full_name_for_node(alias.name) or "").split(".")[0])
-        elif isinstance(small, cst.Assign):
-            names.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
-        elif isinstance(small, (cst.AnnAssign, cst.AugAssign)) and isinstance(small.target, cst.Name):
-            names.add(small.target.value)
-    return names
 
 
 def _config_class_aliases(stmt: cst.BaseStatement, function: ConfigFunction) -> list[cst.ImportAlias]:

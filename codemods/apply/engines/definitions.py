@@ -38,6 +38,24 @@ def statements(source: str) -> list[cst.BaseStatement]:
     return list(cst.parse_module(source).body)
 
 
+def bound_names(stmt: cst.BaseStatement) -> set[str]:
+    """The names a top-level statement binds: a definition, imports (not ``*``), plain or annotated assignments."""
+    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+        return {stmt.name.value}
+    names: set[str] = set()
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return names
+    for small in stmt.body:
+        if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(small.names, cst.ImportStar):
+            for alias in small.names:
+                names.add(alias.evaluated_alias or (cst.helpers.get_full_name_for_node(alias.name) or "").split(".")[0])
+        elif isinstance(small, cst.Assign):
+            names.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
+        elif isinstance(small, (cst.AnnAssign, cst.AugAssign)) and isinstance(small.target, cst.Name):
+            names.add(small.target.value)
+    return names
+
+
 def top_level_definitions(module: cst.Module) -> set[str]:
     """Names of the module's top-level classes and functions."""
     return {stmt.name.value for stmt in module.body if isinstance(stmt, (cst.FunctionDef, cst.ClassDef))}
