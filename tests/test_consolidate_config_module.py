@@ -507,6 +507,8 @@ def test_calls_in_an_unpaired_notebook_are_migrated_like_a_scripts(tmp_path):
     warned = messages(report, Level.WARNING)
     assert any("cell 2: '%time quick = create_sft_config()' is an IPython magic" in w for w in warned), warned
     assert any("cell 3 does not parse" in w for w in warned), warned
+    # Lines counted inside the cell, so the cell is named with them.
+    assert {c.block for c in report.behaviour_changes if c.path == "nb.ipynb"} == {"nb.ipynb cell 1 line 1 create_sft_config(...)"}
 
 
 def test_not_applicable_without_the_config_module(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import libcst as cst
 
@@ -92,7 +93,9 @@ def _migrate_cell(
         return None
     function = context.recipe.config_function
     assert function is not None
+    notes, changes = len(context.report.notes), len(context.report.behaviour_changes)
     new_module, kept = migrate_uses(context, task, path, module, old, root)
+    _located_in_cell(context, path, index, notes, changes)
     new_module = new_module.visit(RenameOldImports(path, old, function.name, keep=keep | kept))
     marker = next(i for i, stmt in enumerate(new_module.body) if _is_marker(new_module, stmt))
     # Comments after the cell's last statement are the marker's leading lines: they stay the cell's.
@@ -105,6 +108,20 @@ def _migrate_cell(
             )
     migrated = _unmasked(cell_module.code)
     return migrated if source.endswith("\n") or not migrated.endswith("\n") else migrated[:-1]
+
+
+def _located_in_cell(context: Context, path: str, index: int, notes: int, changes: int) -> None:
+    """The engine counts lines inside the cell: its notes since ``notes`` say which cell (``cell 3 line 2``)."""
+    report = context.report
+    for at in range(notes, len(report.notes)):
+        note = report.notes[at]
+        if note.path == path and note.line is not None:
+            report.notes[at] = replace(note, message=f"cell {index} line {note.line}: {note.message}", line=None)
+    for at in range(changes, len(report.behaviour_changes)):
+        change = report.behaviour_changes[at]
+        if change.block.startswith(f"{path}:"):
+            block = f"{path} cell {index} line {change.block[len(path) + 1 :]}"
+            report.behaviour_changes[at] = replace(change, block=block)
 
 
 def _is_marker(module: cst.Module, stmt: cst.BaseStatement) -> bool:
