@@ -151,3 +151,16 @@ def test_status_in_a_narrow_terminal_never_splits_a_path(migrated):
     assert "pending" in screen
     for path in ("fine_tuning_vlm_for_object_detection_trl.py", "src/training/__init__.py", "scripts/train.py"):
         assert path in screen, screen
+
+
+def test_the_dry_run_summary_keeps_its_counts_in_a_narrow_terminal(migrated):
+    """The longest label once squeezed the count column to nothing at 60 columns: every number vanished."""
+    import re
+
+    root, _, _ = migrated
+    repo = root.parent / "fresh"
+    if not repo.exists():
+        make_repo(repo)
+    screen = _in_a_terminal("apply", str(repo), "--dry-run", "--no-diff", columns=60)
+    rows = {label.strip(): count for label, count in re.findall(r"│ (files changed|files deleted)\s*│\s*(\d*)\s*│", screen)}
+    assert rows.get("files changed", "").isdigit() and rows.get("files deleted") == "1", screen[-3000:]
