@@ -27,12 +27,12 @@ _SKIPPED_DIRS = {
     ".ipynb_checkpoints",
 }
 JOURNAL_DIR_NAME = ".refactor"
+# One entry of `git ls-files --stage`: mode, object name, stage, a tab, then the path.
+_STAGE_ENTRY = re.compile(r"(\d{6}) [0-9a-f]{40,64} \d\t")
 
 
 def _in_skipped_directory(relative: str) -> bool:
     return bool(set(relative.split("/")[:-1]) & _SKIPPED_DIRS)
-# One entry of `git ls-files --stage`: mode, object name, stage, a tab, then the path.
-_STAGE_ENTRY = re.compile(r"(\d{6}) [0-9a-f]{40,64} \d\t")
 
 
 class WorkspaceError(RuntimeError):
@@ -174,21 +174,28 @@ class Workspace:
                 live.add(relative)
         return sorted(live)
 
-    def _git_entries(self, suffixes: tuple[str, ...]) -> tuple[list[str], list[str]]:
-        """(tracked regular files, untracked files) from one ``git ls-files --stage`` call."""
+    def _git_listing(self) -> Iterator[tuple[str, str | None]]:
+        """(path, mode) of what one ``git ls-files --stage`` lists: mode None for an untracked file, which is
+        left out inside a skipped directory (a conflicted file comes once per stage)."""
         result = _git(self.directory, "ls-files", "-z", "--stage", "--cached", "--others", "--exclude-standard", "--", ".")
-        tracked: dict[str, None] = {}
-        untracked = []
         for entry in result.stdout.split("\0"):
             match = _STAGE_ENTRY.match(entry)
             path = entry[match.end() :] if match else entry
-            if not path.endswith(suffixes) or (match is None and _in_skipped_directory(path)):
+            if path and (match is not None or not _in_skipped_directory(path)):
+                yield path, match.group(1) if match else None
+
+    def _git_entries(self, suffixes: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        """(tracked regular files, untracked files) with these suffixes."""
+        tracked: dict[str, None] = {}
+        untracked = []
+        for path, mode in self._git_listing():
+            if not path.endswith(suffixes):
                 continue
-            if match is None:
+            if mode is None:
                 untracked.append(path)
-            elif match.group(1) in ("100644", "100755"):
+            elif mode in ("100644", "100755"):
                 tracked[path] = None
-            elif match.group(1) == "120000":
+            elif mode == "120000":
                 self._note_symlink(path, os.path.join(self.directory, path))
         return list(tracked), untracked
 
@@ -224,15 +231,8 @@ class Workspace:
         self.skipped_symlinks[relative] = f"symlink to {target} ({where})"
 
     def _git_files(self) -> list[str]:
-        """Tracked files, and untracked ones outside skipped directories (each once: a conflict lists every stage)."""
-        result = _git(self.directory, "ls-files", "-z", "--stage", "--cached", "--others", "--exclude-standard", "--", ".")
-        paths: dict[str, None] = {}
-        for entry in result.stdout.split("\0"):
-            match = _STAGE_ENTRY.match(entry)
-            path = entry[match.end() :] if match else entry
-            if path and (match is not None or not _in_skipped_directory(path)):
-                paths[path] = None
-        return list(paths)
+        """Every path git lists, each once."""
+        return list(dict.fromkeys(path for path, _ in self._git_listing()))
 
     def _walk(self) -> Iterator[str]:
         """Regular files under the directory, without descending into skipped or linked directories."""

@@ -25,6 +25,7 @@ from codemods.apply.engines.notebook_renames import dump_like
 from codemods.apply.session import Context
 from codemods.core.bom import without_bom
 from codemods.core.ipython import is_ipython_line
+from codemods.core.occurrences import text_field
 from codemods.core.recipe import Task
 
 # Marks where a cell's own code ends; what follows it is the other cells' imports.
@@ -49,13 +50,13 @@ def _migrate_notebook(context: Context, task: Task, path: str, text: str, old: O
     except (ValueError, KeyError, TypeError):
         return  # not a notebook this engine can read: the rename reports it
     code = [(index, cell) for index, cell in enumerate(cells) if isinstance(cell, dict) and cell.get("cell_type") == "code"]
-    sources = {index: _joined(cell.get("source", "")) for index, cell in code}
+    sources = {index: text_field(cell.get("source", ""), ())[0] for index, cell in code}
     imports = "".join(_imports_of(source) for source in sources.values())
     mentioning = [(index, cell) for index, cell in code if any(name in sources[index] for name in old.variants)]
+    modules = {index: _parsed(sources[index], imports) for index, _ in mentioning}
     # One namespace: a name any cell uses other than by a call keeps the import that another cell makes.
     keep: set[str] = set()
-    for index, _ in mentioning:
-        module = _parsed(sources[index], imports)
+    for index, module in modules.items():
         keep |= other_uses(module, path, old) if module is not None else set()
         # A magic that calls one stays as written (see _migrate_cell): the name must stay imported.
         magics = [line for line in sources[index].split("\n") if is_ipython_line(line)]
@@ -63,7 +64,7 @@ def _migrate_notebook(context: Context, task: Task, path: str, text: str, old: O
     changed = False
     for index, cell in mentioning:
         source = sources[index]
-        new_source = _migrate_cell(context, task, path, index, source, imports, old, root, keep)
+        new_source = _migrate_cell(context, task, path, index, source, modules[index], old, root, keep)
         if new_source is not None and new_source != source:
             cell["source"] = new_source.splitlines(keepends=True) if isinstance(cell.get("source"), list) else new_source
             changed = True
@@ -81,11 +82,10 @@ def _parsed(source: str, imports: str) -> cst.Module | None:
 
 
 def _migrate_cell(
-    context: Context, task: Task, path: str, index: int, source: str, imports: str, old: OldFactories, root: str,
-    keep: set[str],
+    context: Context, task: Task, path: str, index: int, source: str, module: cst.Module | None, old: OldFactories,
+    root: str, keep: set[str],
 ) -> str | None:
-    """The cell's source with its calls migrated (None when it does not parse)."""
-    module = _parsed(source, imports)
+    """The cell's source (parsed by :func:`_parsed`) with its calls migrated (None when it does not parse)."""
     if module is None:
         context.report.warn(
             task.id, f"cell {index} does not parse; its calls of {', '.join(old.variants)} were not migrated", path
@@ -154,9 +154,3 @@ def _indented(line: str, content: str) -> str:
 
 def _unmasked(code: str) -> str:
     return "\n".join(line.replace(_MASK, "", 1) if line.lstrip().startswith(_MASK) else line for line in code.split("\n"))
-
-
-def _joined(source: object) -> str:
-    if isinstance(source, list):
-        return "".join(part for part in source if isinstance(part, str))
-    return source if isinstance(source, str) else ""

@@ -34,6 +34,7 @@ from codemods.apply.engines.rename_locals import kept_keywords
 from codemods.apply.session import Context
 from codemods.core import occurrences
 from codemods.core.bom import bom_of, without_bom
+from codemods.core.ipython import is_ipython_line
 from codemods.core.kinds import UNPARSED_TEXT, WARNING_KINDS
 from codemods.core.occurrences import Names, NameTable, Occurrence
 from codemods.core.recipe import Task
@@ -76,6 +77,8 @@ def rename_in_notebook(
     if scan.problem is not None:
         return _rename_as_text(context, path, task_id, text, names, scan.problem)
     cells = document["cells"]
+    spec = context.recipe.config_module
+    factories = {alias.old for alias in spec.deprecated} if spec else set()
     by_cell: dict[int, list[Occurrence]] = {}
     stale_outputs: dict[int, set[str]] = {}
     for occurrence in scan.occurrences:
@@ -90,7 +93,7 @@ def rename_in_notebook(
         joined = "".join(source) if isinstance(source, list) else source
         if cell.get("cell_type") == "code":
             found = _without_kept_keywords(context, task_id, path, index, joined, found)
-            found = [o for o in found if not _config_call_code(context, o)]
+            found = [o for o in found if not _config_call_code(o, factories)]
         renamed = _apply(joined, found)
         cell["source"] = renamed.splitlines(keepends=True) if isinstance(source, list) else renamed
         for occurrence in found:
@@ -113,16 +116,14 @@ def rename_in_notebook(
     return True
 
 
-def _config_call_code(context: Context, occurrence: Occurrence) -> bool:
+def _config_call_code(occurrence: Occurrence, factories: set[str]) -> bool:
     """An old config factory's name in code: the callers' engine migrates it (new name, variant and arguments).
 
-    A magic line (``%time cfg = create_sft_config()``) is code too, though the check reads it as a comment.
+    An IPython line (``%time cfg = create_sft_config()``) is code too, though the check reads it as a comment.
     """
-    spec = context.recipe.config_module
-    if spec is None or occurrence.old not in {alias.old for alias in spec.deprecated}:
+    if occurrence.old not in factories or occurrence.kind == UNPARSED_TEXT:
         return False
-    magic = occurrence.source_line.lstrip().startswith(("%", "!"))
-    return (occurrence.prose is None or magic) and occurrence.kind != UNPARSED_TEXT
+    return occurrence.prose is None or is_ipython_line(occurrence.source_line)
 
 
 def _without_kept_keywords(
