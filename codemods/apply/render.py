@@ -41,9 +41,11 @@ def task_table(
     longest = max((len(path) for outcome in outcomes for path in outcome.paths), default=0)
     borders_and_fixed = 4 + 9 + 13  # "#", "status" and the table's rules and padding
     title_width = max(16, width - longest - borders_and_fixed) if width else None
+    # Too narrow for the longest path beside a readable title: paths fold too, rather than be cropped.
+    whole_paths = not width or longest + borders_and_fixed + 16 <= width
     table.add_column("task", max_width=title_width, overflow="fold")
     table.add_column("status", no_wrap=True)
-    table.add_column("detail", overflow="fold", min_width=longest or None)
+    table.add_column("detail", overflow="fold", min_width=(longest or None) if whole_paths else None)
     for outcome in outcomes:
         state = outcome.state
         title = Text(visible(outcome.task.title))

@@ -37,14 +37,16 @@ def render_statistics_text(result: CheckResult, console: Console) -> None:
     rows = statistics(result)
     if rows:
         table = Table(box=None, show_header=False, pad_edge=False)
-        table.add_column(justify="right", style="bold")
-        table.add_column(style="red")
+        # A narrow terminal folds names rather than cutting them: the name is what the reader needs.
+        table.add_column(justify="right", style="bold", no_wrap=True)
+        table.add_column(style="red", overflow="fold")
         table.add_column(style="dim")
-        table.add_column(style="green")
+        table.add_column(no_wrap=True)
+        table.add_column(style="green", overflow="fold")
         for row in rows:
             kind = str(row["kind"]) + (" (warning)" if row["severity"] != "error" else "")
-            table.add_row(str(row["count"]), Text(visible(row["old_name"])), Text(visible(kind)),
-                          Text("→ " + visible(row["suggestion"])))
+            table.add_row(str(row["count"]), Text(visible(row["old_name"])), Text(visible(kind)), "→",
+                          Text(visible(row["suggestion"])))
         console.print(table)
     failures, files = len(result.failures), len({f.path for f in result.failures})
     if failures:
