@@ -166,6 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         if row.extra.get("same_identifiers") is False:
             print(f"{row.name}: rope and ours changed different identifiers: "
                   + json.dumps(row.extra.get("identifier_differences")))
+        if "libcst_parse_s" in row.extra:
+            extra = row.extra
+            print(f"{row.name}: the target means at most {extra['target_s']:.3f} s; parsing the "
+                  f"{extra['files_holding_names']} files that hold the names takes {extra['libcst_parse_s']:.3f} s "
+                  f"with LibCST, {extra['ast_parse_s']:.3f} s with CPython's ast")
+        if "cli_start_s" in row.extra and row.anchor_s:
+            print(f"{row.name}: the target means at most {row.anchor_s * row.target:.3f} s; starting Python and "
+                  f"importing the CLI alone takes {row.extra['cli_start_s']:.3f} s")
     for error in errors:
         print(f"could not measure {error}")
     if problems:

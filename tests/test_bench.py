@@ -102,6 +102,10 @@ def test_rope_and_ours_change_the_same_identifiers(tmp_path, tiny_source):
     # main: 3 definitions, 1 base class, 1 call; collators: 3 definitions; user.py: 2 imports, 1 call.
     assert data["rope_identifiers"] == data["ours_identifiers"] == 11
     assert data["same_identifiers"] is True and data["identifier_differences"] == []
+    # The floors: the files any rename must parse (main, collators, user.py), timed by both parsers.
+    assert data["files_holding_names"] == 3
+    assert data["libcst_parse_s"] > 0 and data["ast_parse_s"] > 0
+    assert data["target_s"] == round(data["anchor_s"] * 0.05, 4)
 
 
 def test_identifier_comparison_reports_where_the_sides_differ():
@@ -118,6 +122,7 @@ def test_row_5_on_a_tiny_generated_tree(tmp_path):
     for row in rows:
         data = assert_row_shape(row)
         assert data["planted_found"] is True, data["problems"]
+    assert 0 < rows[0].extra["cli_start_s"]  # the CLI's floor, timed beside it
 
 
 def test_row_6_on_tiny_user_trees(tmp_path, tiny_source):
