@@ -49,6 +49,7 @@ from codemods.cli_options import (
     verbose_option,
 )
 from codemods.cli_params import install as _convert_without_pydantic
+from codemods.cli_recovery import interrupted
 from codemods.cli_recovery import recover_interrupted as _recover_interrupted
 from codemods.consoles import plain, stderr_console, stdout_console
 from codemods.core.preflight import RootError, check_root, missing_main_file, nothing_of_the_recipe
@@ -245,8 +246,10 @@ def apply(
     except (OSError, LockBusy, WorkspaceError) as error:
         raise _fail(f"{error}\nnothing was written: every file is as it was") from None
     except (KeyboardInterrupt, Interrupted) as interruption:
-        stderr_console().print(f"[bold red]interrupted[/] ({plain(str(interruption) or 'Ctrl-C')}): every file was restored")
-        raise typer.Exit(130) from None
+        raise interrupted(f"({interruption or 'Ctrl-C'}): every file was restored") from None
+    if result.interrupted_after_commit:
+        raise interrupted(f"after the migration was written: it stands, whole (journal {result.journal}). "
+                          f"Undo with: refactor undo {shlex.quote(str(root))}")
     show(ApplyOutcome.WRITTEN, journal=str(result.journal))
     raise typer.Exit(EXIT_FINDINGS if exit_code else EXIT_OK)
 
@@ -267,12 +270,14 @@ def undo(
         raise _fail(f"{root} does not exist")
     _recover_interrupted(root)
     try:
-        restored = undo_migration(root, force=force)
+        undone = undo_migration(root, force=force)
     except (UndoError, WorkspaceError, LockBusy, OSError) as error:
         raise _fail(f"{error}" + ("" if isinstance(error, UndoError) else "\nnothing was restored")) from None
-    except (KeyboardInterrupt, Interrupted):
-        stderr_console().print("[bold red]interrupted:[/] undo was rolled back; the files are as they were")
-        raise typer.Exit(130) from None
+    except (KeyboardInterrupt, Interrupted) as interruption:
+        raise interrupted(f"({interruption or 'Ctrl-C'}): undo was rolled back; the files are as they were") from None
+    restored = undone.paths
+    if undone.interrupted_after_commit:
+        raise interrupted(f"after the undo was written: {len(restored)} file(s) are restored")
     for path in restored if not quiet else ():
         stdout_console().print(f"restored {plain(path)}")
     stdout_console().print(f"[green]Undone:[/] {len(restored)} file(s) restored.")
@@ -355,10 +360,10 @@ def verify(
     does not exist or lacks torch, transformers, trl or peft).
     """
     from codemods.verify import render_verification, run_verification
+    from codemods.verify import report as reports
     from codemods.verify.before import BeforeError
     from codemods.verify.behaviour import behaviour_tables
     from codemods.verify.interpreter import InterpreterError, check_interpreter
-    from codemods.verify.report import default_report_path, render_artifacts, write_report
 
     _recover_interrupted(root)
     plan = _recipe(root, recipe, main_file, quiet=quiet)
@@ -367,7 +372,9 @@ def verify(
         interpreter = check_interpreter(python) if python is not None else None
     except InterpreterError as error:
         raise _fail(str(error)) from None
-    report_path = report or default_report_path(root)
+    report_path = report or reports.default_report_path(root)
+    if problem := reports.report_path_problem(report_path):
+        raise _fail(problem)
     try:
         outcome = run_verification(root, plan, smoke=smoke, device=device.value, steps=steps, adapt=adapt,
                                    interpreter=interpreter, before_rev=before, report_path=report_path)
@@ -375,9 +382,12 @@ def verify(
         raise _fail(str(error)) from None
     with verdict_only(stdout_console(), quiet) as console:
         render_verification(outcome, console, behaviour_tables(outcome))
-    artifacts = write_report(outcome, report_path)
+    try:
+        artifacts = reports.write_report(outcome, report_path)
+    except OSError as error:
+        raise _fail(f"cannot write the report {report_path}: {error.strerror or error}") from None
     if not quiet:
-        render_artifacts(artifacts, stdout_console())
+        reports.render_artifacts(artifacts, stdout_console())
     raise typer.Exit(outcome.exit_code)
 
 

@@ -10,6 +10,13 @@ from codemods.consoles import plain, stderr_console
 from codemods.core.workspace import WorkspaceError
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def interrupted(what: str) -> typer.Exit:
+    """Say what a signal left (rolled back, or a transaction that stands), for the exit it raises."""
+    stderr_console().print(f"[bold red]interrupted[/] {plain(what)}", soft_wrap=True)
+    return typer.Exit(EXIT_INTERRUPTED)
 
 
 def recover_interrupted(root: Path) -> None:

@@ -56,11 +56,13 @@ def test_undo_without_a_migration_says_so(tmp_path: Path):
     assert "nothing to undo" in result.output
 
 
-def test_status_on_the_bundled_repo_lists_seven_pending_tasks():
+def test_status_on_the_bundled_repo_lists_seven_pending_tasks_and_the_paired_notebook():
     root = Path(__file__).resolve().parent.parent / "target_repo"
     result = runner.invoke(app, ["status", str(root)])
     assert result.exit_code == 0, result.output
-    assert result.output.count("pending") == 7
+    assert result.output.count("pending") == 8
+    # The notebook apply rewrites beside its script is listed too: status names every file apply changes.
+    assert "fine_tuning_vlm_for_object_detection_trl.ipynb" in result.output
 
 
 def test_status_takes_every_planning_option_of_apply():

@@ -250,7 +250,7 @@ def test_exit_code_is_1_while_changes_are_pending_and_0_after_apply(tmp_path: Pa
     assert pending.stdout.startswith("Dry run:") and pending.stdout.count("\n") == 1
     status = refactor("status", str(repo), "--exit-code", "-q")
     assert status.returncode == 1, status.stderr
-    assert status.stdout.count("\n") == 1 and "7 of 7 task(s) to apply" in status.stdout
+    assert status.stdout.count("\n") == 1 and "8 of 8 task(s) to apply" in status.stdout
     applied = refactor("apply", str(repo), "-q")
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.startswith("Applied: ") and applied.stdout.count("\n") == 1, applied.stdout
@@ -399,3 +399,26 @@ def test_undo_says_when_the_migration_is_still_staged_in_git(tmp_path: Path):
     command = message.split("git restore --staged -- ", 1)[1].split()
     git(repo, "restore", "--staged", "--", *command)
     assert subprocess.run(["git", "diff", "--name-only"], cwd=repo, capture_output=True, text=True).stdout == ""
+
+
+@pytest.mark.parametrize("command", [["check", "."], ["status", "."], ["apply", ".", "--dry-run"]])
+def test_a_recipe_naming_no_codemod_is_a_bad_recipe_for_every_command(tmp_path: Path, command):
+    """check once ran such a recipe as if it were sound (exit 1) while apply and status refused it."""
+    repo = committed_copy(tmp_path / "repo")
+    bundled = (REPO_ROOT / "codemods" / "recipes" / "consolidate_training_configs.toml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(bundled.replace('codemod = "rename_collators"', 'codemod = "no_such_codemod"'), encoding="utf-8")
+    done = refactor(*command, "--recipe", str(bad), cwd=repo)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"bad recipe: {bad}" in done.stderr and "no codemod 'no_such_codemod'" in done.stderr, done.stderr
+    assert "rename_collators" in done.stderr  # the ones there are, to pick from
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_verify_refuses_a_report_path_it_cannot_write_before_verifying(tmp_path: Path, where):
+    repo = committed_copy(tmp_path / "repo")
+    report = tmp_path if where == "a directory" else repo / "requirements.txt" / "report.json"
+    done = refactor("verify", ".", "--no-smoke", "--report", str(report), cwd=repo)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"--report {report}" in done.stderr and done.stdout == "", done.stdout

@@ -198,7 +198,7 @@ def test_apply_json_after_writing_names_the_journal_then_has_nothing_to_do(tmp_p
     document = json.loads(written.stdout)
     validate(document, "apply.schema.json")
     assert document["outcome"] == "written" and Path(document["journal"]).is_file()
-    assert document["summary"]["tasks_carried_out"] == [str(n) for n in range(1, 8)]
+    assert document["summary"]["tasks_carried_out"] == [*(str(n) for n in range(1, 8)), "notebooks"]
     again = refactor("apply", root, "--format", "json", "--allow-dirty")
     assert again.returncode == 0, again.stderr
     validate(json.loads(again.stdout), "apply.schema.json")
@@ -349,7 +349,7 @@ def test_the_undo_line_is_a_command_a_shell_runs_as_printed(tmp_path):
 def test_a_real_apply_prints_a_short_summary_not_the_diff(migrated, dry_run):
     root, output = migrated
     assert not [line for line in output.splitlines() if line.startswith(("@@", "+++ ", "--- "))]
-    assert "Applied: 14 file(s) written (13 modified, 1 deleted); 7 task(s) carried out: 1, 2, 3, 4, 5, 6, 7" in output
+    assert "Applied: 14 file(s) written (13 modified, 1 deleted); 8 task(s) carried out: 1, 2, 3, 4, 5, 6, 7, notebooks" in output
     assert "  deleted   analyze_tokens.py\n" in output
     assert any(" label_names " in line for line in output.splitlines())  # the behaviour table
     assert f"Undo with: refactor undo {root}\n" in output

@@ -359,3 +359,42 @@ def test_undo_finds_the_migration_after_the_repository_moved(pristine, tmp_path,
     assert latest_journal(moved) is not None
     undo(moved)
     assert {k: v for k, v in snapshot(moved).items() if not k.startswith(".refactor/")} == before
+
+
+# Runs in the child before the CLI: a Ctrl-C arrives while git's index is brought in line, after the commit.
+SIGINT_DURING_GIT = """
+import os, signal, subprocess
+_real_run = subprocess.run
+def _run(command, *args, **kwargs):
+    if {words!r} <= set(map(str, command)):
+        os.kill(os.getpid(), signal.SIGINT)
+    return _real_run(command, *args, **kwargs)
+subprocess.run = _run
+"""
+
+
+def test_ctrl_c_after_the_commit_says_the_migration_stands_and_undo_works(pristine, tmp_path):
+    """It used to say "every file was restored" while every file stayed migrated."""
+    root = fresh_copy(pristine, tmp_path / "repo")
+    before = snapshot(root)
+    done = run_refactor("apply", root, "--no-diff", prelude=SIGINT_DURING_GIT.format(words={"rm", "--cached"}))
+    assert done.returncode == 130, done.stderr
+    assert "after the migration was written" in done.stderr and "restored" not in done.stderr, done.stderr
+    assert latest_journal(root) is not None and not (root / "analyze_tokens.py").exists()
+    assert "D  analyze_tokens.py" in git(root, "status", "--porcelain"), "the deletion is staged all the same"
+    assert run_refactor("check", root).returncode == 0
+    undone = run_refactor("undo", root, prelude=SIGINT_DURING_GIT.format(words={"update-index", "--cacheinfo"}))
+    assert undone.returncode == 130 and "after the undo was written" in undone.stderr, undone.stderr
+    assert snapshot(root) == before
+    assert "analyze_tokens.py" in git(root, "ls-files"), "the index entry came back before the signal was taken"
+
+
+def test_undo_refuses_a_file_whose_mode_changed_after_the_migration(pristine, tmp_path):
+    root = fresh_copy(pristine, tmp_path / "repo")
+    assert run_refactor("apply", root, "--no-diff").returncode == 0
+    collators = root / "src" / "data" / "collators.py"
+    collators.chmod(0o755)
+    refused = run_refactor("undo", root)
+    assert refused.returncode == 2 and "src/data/collators.py (mode 755, was 644)" in refused.stderr, refused.stderr
+    assert collators.stat().st_mode & 0o777 == 0o755
+    assert run_refactor("undo", root, "--force").returncode == 0

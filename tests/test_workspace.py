@@ -80,7 +80,7 @@ def test_commit_then_undo_restores_exact_bytes_modes_and_deleted_files(repo: Pat
     assert not (repo / "b.py").exists()
     assert "b.py" not in git(repo, "ls-files"), "deletion is staged like git rm"
     restored = undo(repo)
-    assert sorted(restored) == ["b.py", "pkg/new.py", "script.py"]
+    assert sorted(restored.paths) == ["b.py", "pkg/new.py", "script.py"] and not restored.interrupted_after_commit
     assert tree_digest(repo) == before
     assert "b.py" in git(repo, "ls-files"), "the index entry comes back too"
     assert git(repo, "status", "--porcelain") == ""

@@ -171,8 +171,9 @@ def _plan(
         progress(NOTEBOOK_STEP, len(migration.tasks), len(migration.tasks) + 1, len(context.workspace.touched_since({})))
     sync_paired_notebooks(context, NOTEBOOK_STEP)
     synced = context.workspace.touched_since(savepoint)
-    if synced and not any(outcome.paths for outcome in migration.outcomes):
-        # Only the notebooks lag behind their scripts: say so, or `status` would call a pending apply done.
+    if synced:
+        # A row of its own: `status` lists every file apply would change, and a notebook that lags behind
+        # its script alone must not make a pending apply read as done.
         migration.outcomes.append(TaskOutcome(NOTEBOOK_STEP, TaskState.PENDING, tuple(synced), ", ".join(synced)))
     _ensure_python_still_parses(context)
     if run_options.get("dry_run"):

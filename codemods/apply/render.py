@@ -29,6 +29,7 @@ _LEVEL_STYLE = {Level.INFO: "cyan", Level.NOTICE: "cyan", Level.WARNING: "yellow
 _DIFF_STYLE = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"), ("\\", "dim"))
 _CELL_HEADER_STYLE = "bold magenta"
 ACTIONS = {"modified": "modify", "created": "create", "deleted": "delete"}
+_TITLE_MIN = 13  # "Delete", "Rename", "Update" and a path still read on a line
 
 
 def task_table(
@@ -39,10 +40,14 @@ def task_table(
     table.add_column("#", justify="right", no_wrap=True)
     # Paths go one per line, and the task titles wrap first: a path is never split on a terminal.
     longest = max((len(path) for outcome in outcomes for path in outcome.paths), default=0)
-    borders_and_fixed = 4 + 9 + 13  # "#", "status" and the table's rules and padding
-    title_width = max(16, width - longest - borders_and_fixed) if width else None
+    # A step of the migration that is no task of the recipe (the paired notebooks) has no number.
+    numbered = {task.id for task in recipe.tasks}
+    ids = max((len(outcome.task.id) for outcome in outcomes if outcome.task.id in numbered), default=1)
+    states = max((len(outcome.state.value) for outcome in outcomes), default=4)
+    borders_and_fixed = ids + states + 13  # "#", "status", and five rules and eight padding spaces
+    title_width = max(_TITLE_MIN, width - longest - borders_and_fixed) if width else None
     # Too narrow for the longest path beside a readable title: paths fold too, rather than be cropped.
-    whole_paths = not width or longest + borders_and_fixed + 16 <= width
+    whole_paths = not width or longest + borders_and_fixed + _TITLE_MIN <= width
     table.add_column("task", max_width=title_width, overflow="fold")
     table.add_column("status", no_wrap=True)
     table.add_column("detail", overflow="fold", min_width=(longest or None) if whole_paths else None)
@@ -52,7 +57,8 @@ def task_table(
         if verbose and outcome.description:
             title.append(f"\n{outcome.description}", style="dim")
         detail = "\n".join(visible(p, one_line=True) for p in outcome.paths) if outcome.paths else visible(outcome.detail)
-        table.add_row(Text(visible(outcome.task.id)), title, Text(state.value, style=_STATE_STYLE[state]), Text(detail))
+        number = outcome.task.id if outcome.task.id in numbered else ""
+        table.add_row(Text(visible(number)), title, Text(state.value, style=_STATE_STYLE[state]), Text(detail))
     return titled(f"{recipe.title} — {root}", table)
 
 

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from codemods.core.disk import DISK, exclusive_lock, signals_deferred, signals_roll_back
+from codemods.core.disk import DISK, Interrupted, exclusive_lock, signals_deferred, signals_roll_back
 from codemods.core.workspace import JOURNAL_DIR_NAME, FileChange, Workspace, WorkspaceError, _git
 
 PREPARED, COMMITTED = "prepared", "committed"
@@ -113,6 +113,8 @@ def _state(record: dict) -> str:
 class CommitResult:
     journal: Path
     changes: list[FileChange]
+    # A signal came once every file was written and the journal committed: the change stands, whole.
+    interrupted_after_commit: bool = False
 
 
 def _entries(workspace: Workspace, changes: list[FileChange], token: str, modes: dict[str, int]) -> list[dict]:
@@ -154,9 +156,16 @@ def _refuse_unsafe_targets(workspace: Workspace, changes: list[FileChange]) -> N
 
 
 def commit(
-    workspace: Workspace, label: str = "apply", *, modes: dict[str, int] | None = None, undoes: str | None = None
+    workspace: Workspace, label: str = "apply", *, modes: dict[str, int] | None = None, undoes: str | None = None,
+    after_commit=None,
 ) -> CommitResult:
-    """Write all pending changes or none, and record how to undo them."""
+    """Write all pending changes or none, and record how to undo them.
+
+    ``after_commit(workspace, changes)`` brings git's index in line once the files are committed (by
+    default: a deleted tracked file leaves the index, as with ``git rm``). A signal that arrives from
+    the commit on leaves the transaction standing; the result says it was interrupted.
+    """
+    after_commit = after_commit or _stage_deletions_in_git
     changes = workspace.changes()
     directory = journal_directory(workspace)
     with exclusive_lock(directory.parent):
@@ -171,18 +180,24 @@ def commit(
             "place": _place(workspace),
             "undoes": undoes, "files": _entries(workspace, changes, token, modes or {}),
         }
+        committed = False
         try:
             with signals_roll_back():
                 _write_record(journal, record)
                 _write_files(workspace.directory, record, {c.path: c.after for c in changes})
                 record["state"] = COMMITTED
                 _write_record(journal, record)
-        except BaseException:
-            with signals_deferred():
-                _roll_back(workspace.directory, record)
-                journal.unlink(missing_ok=True)
+                committed = True
+            with signals_deferred():  # git's index follows: a Ctrl-C now must not be told as a rollback
+                after_commit(workspace, changes)
+        except BaseException as error:
+            if committed and isinstance(error, (KeyboardInterrupt, Interrupted)):
+                return CommitResult(journal, changes, interrupted_after_commit=True)
+            if not committed:
+                with signals_deferred():
+                    _roll_back(workspace.directory, record)
+                    journal.unlink(missing_ok=True)
             raise
-    _stage_deletions_in_git(workspace, [c for c in changes if c.after is None])
     return CommitResult(journal, changes)
 
 
@@ -283,10 +298,10 @@ def _index_entry(workspace: Workspace, relative: str) -> str | None:
     return line or None
 
 
-def _stage_deletions_in_git(workspace: Workspace, deletions: list[FileChange]) -> None:
+def _stage_deletions_in_git(workspace: Workspace, changes: list[FileChange]) -> None:
     """`git rm` semantics: a tracked file the plan deletes is removed from the index too."""
-    for change in deletions:
-        if workspace.git_root is not None and _index_entry(workspace, change.path):
+    for change in changes:
+        if change.after is None and workspace.git_root is not None and _index_entry(workspace, change.path):
             _git(workspace.directory, "rm", "--cached", "--quiet", "--", change.path, check=False)
 
 
@@ -312,7 +327,13 @@ def latest_journal(root: Path) -> Path | None:
     return None
 
 
-def undo(root: Path, force: bool = False) -> list[str]:
+@dataclass(frozen=True)
+class UndoResult:
+    paths: list[str]
+    interrupted_after_commit: bool = False  # a signal came once the restore was committed: it stands, whole
+
+
+def undo(root: Path, force: bool = False) -> UndoResult:
     """Restore the files of the latest applied migration under ROOT to their exact previous bytes and modes."""
     recover(root)
     journal = latest_journal(root)
@@ -320,9 +341,7 @@ def undo(root: Path, force: bool = False) -> list[str]:
         raise JournalError(f"nothing to undo under {root}: no applied migration is recorded")
     workspace = Workspace(root)
     entries = read_record(journal)["files"]
-    edited_since = [
-        entry["path"] for entry in entries if _sha(_read_current(workspace.path(entry["path"]))) != entry["after_sha256"]
-    ]
+    edited_since = [entry["path"] + _edit(workspace, entry) for entry in entries if _edit(workspace, entry) is not None]
     if edited_since and not force:
         raise JournalError(
             "these files changed after the migration; undo would overwrite that work "
@@ -334,9 +353,23 @@ def undo(root: Path, force: bool = False) -> list[str]:
                 workspace.delete(entry["path"])
         else:
             workspace.write_bytes(entry["path"], base64.b64decode(entry["before"]))
-    commit(workspace, "undo", modes={e["path"]: e["mode"] for e in entries if e.get("mode")}, undoes=journal.name)
-    _restore_index_entries(workspace, entries)
-    return [entry["path"] for entry in entries]
+    result = commit(
+        workspace, "undo", modes={e["path"]: e["mode"] for e in entries if e.get("mode")}, undoes=journal.name,
+        after_commit=lambda workspace, _changes: _restore_index_entries(workspace, entries),
+    )
+    return UndoResult([entry["path"] for entry in entries], result.interrupted_after_commit)
+
+
+def _edit(workspace: Workspace, entry: dict) -> str | None:
+    """How a file differs from what the migration left (None: not at all); a changed mode is an edit too."""
+    path = workspace.path(entry["path"])
+    if _sha(_read_current(path)) != entry["after_sha256"]:
+        return ""
+    if entry["after_sha256"] is not None and entry.get("mode") is not None:
+        mode = path.stat().st_mode & 0o7777
+        if mode != entry["mode"]:
+            return f" (mode {mode:o}, was {entry['mode']:o})"
+    return None
 
 
 def _restore_index_entries(workspace: Workspace, entries: list[dict]) -> None:

@@ -55,11 +55,18 @@ def _check_source(source: str, where: str) -> str:
     return source
 
 
+# Where the recipe's codemods live (codemods.apply.commands), one module per task.
+CODEMODS_DIRECTORY = Path(__file__).resolve().parent.parent / "apply" / "commands"
+
+
 def _tasks(data: Table) -> tuple[Task, ...]:
     tasks = []
     for raw in data.tables("tasks"):
         task_id = raw.value("id", (str, int), required=True)
         codemod = identifier(raw.required("codemod"), raw.field("codemod"))
+        if not (CODEMODS_DIRECTORY / f"{codemod}.py").is_file():  # looked up, not imported: core loads no wing
+            known = ", ".join(sorted(p.stem for p in CODEMODS_DIRECTORY.glob("[!_]*.py")))
+            raise RecipeError(f"{raw.field('codemod')}: there is no codemod {codemod!r} (there are: {known})")
         tasks.append(Task(str(task_id), codemod, raw.text("title", "")))
         raw.done()
     if not tasks:

@@ -6,6 +6,7 @@ The JSON keys are part of the report format (:data:`REPORT_FORMAT`); CI jobs rea
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shlex
 import time
@@ -167,6 +168,21 @@ def default_report_path(root: Path) -> Path:
         suffix += 1
         directory = base / f"{stamp}-{suffix}"
     return directory / "report.json"
+
+
+def report_path_problem(path: Path) -> str | None:
+    """Why the report cannot be written at ``path`` (checked before a verification that takes minutes), or None."""
+    path = Path(path)
+    if path.is_dir():
+        return f"--report {path} is a directory; give the path of a .json file"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"--report {path} is not writable"
+    existing = next((parent for parent in path.parents if parent.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"--report {path}: {existing} is not a directory"
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        return f"--report {path}: cannot create files in {existing}"
+    return None
 
 
 def write_report(outcome: VerificationOutcome, path: Path) -> dict[str, Any]:
