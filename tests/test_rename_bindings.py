@@ -254,3 +254,36 @@ def test_standard_library_imports_keep_their_name_and_bind_the_new_one(tmp_path)
     after = migrate(tmp_path, {"main.py": before})
     assert after["main.py"] == "import os\nfrom os import sep as separator\n\nprint(separator == os.sep)\n"
     assert run(tmp_path, after) == "True\n"
+
+
+def test_a_local_of_the_new_name_would_capture_the_renamed_global_so_the_rename_is_refused(tmp_path):
+    """`return old` in a function that binds `new` itself would read that local once renamed."""
+    import pytest
+
+    from codemods.apply.session import Refusal
+
+    before = dedent(
+        """
+        old = "global"
+
+
+        def capture():
+            new = "local"
+            return old
+
+
+        class Holder:
+            new = "class attribute"
+            seen = old
+
+
+        print(capture(), Holder.seen)
+        """
+    )
+    with pytest.raises(Refusal, match=r"renaming old to new would change what line 6 reads: .* bound at line 5"):
+        migrate(tmp_path, {"main.py": before})
+    # A local of the new name in a function that does not read the global is no capture.
+    fine = before.replace("    return old\n", "    return new\n").replace("    seen = old\n", "    seen = 1\n")
+    after = migrate(tmp_path / "fine", {"main.py": fine})
+    assert after["main.py"] == fine.replace('old = "global"', 'new = "global"')
+    assert run(tmp_path / "fine", after) == "local 1\n"

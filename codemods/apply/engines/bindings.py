@@ -15,7 +15,7 @@ module's namespace at run time.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -71,6 +71,9 @@ class Resolution:
     attributes: list[AttributeAccess] = field(default_factory=list)
     from_imports: list[FromImport] = field(default_factory=list)
     mentions: Callable[[cst.CSTNode], bool] = lambda node: True
+    # (reference, local binding): a reference to a module-level old name inside a scope that binds its
+    # new name itself; renamed, it would read that local instead (see ``resolve``'s ``renames``).
+    captured: list[tuple[cst.Name, cst.Name]] = field(default_factory=list)
 
 
 class _Scope:
@@ -332,6 +335,13 @@ class _Resolver:
             scope.parameters.add(param.name.value)
 
 
+def _note_capture(resolution: Resolution, scope: _Scope, reference: cst.Name, new: str) -> None:
+    owner = scope.binding_scope(new)
+    if owner is not None:
+        local = next(name for name, binds in owner.uses if binds and name.value == new)
+        resolution.captured.append((reference, local))
+
+
 def all_params(params: cst.Parameters) -> list[cst.Param]:
     """Every parameter of a signature: positional-only, regular, ``*args``, keyword-only, ``**kwargs``."""
     star = [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
@@ -339,15 +349,18 @@ def all_params(params: cst.Parameters) -> list[cst.Param]:
 
 
 def resolve(
-    module: cst.Module, names: Collection[str], text_names: Collection[str] = (), source: str | None = None
+    module: cst.Module, names: Collection[str], text_names: Collection[str] = (), source: str | None = None,
+    renames: Mapping[str, str] | None = None,
 ) -> Resolution:
     """Names resolving to module-level bindings of ``names``, and attributes ``<import>.<name>``.
 
     ``text_names`` widen the statements whose source is read (``Resolution.mentions``
     answers for all of them, so a caller can skip the same statements). ``source``
-    is the module's text when the caller has it (generating it costs a walk).
+    is the module's text when the caller has it (generating it costs a walk). With
+    ``renames`` (old -> new), ``Resolution.captured`` lists the references a local of the new name would capture.
     """
     names = set(names) - _CONSTANTS
+    renames = {old: new for old, new in (renames or {}).items() if old in names}
     code = module_code(module) if source is None else source
     imports = module_imports(module)
     receivers: set[str] = set()
@@ -357,7 +370,7 @@ def resolve(
         for match in attribute.finditer(code):
             receivers.update(re.findall(r"\w+", code[max(0, match.start() - 200) : match.start()]))
         receivers &= set(imports)
-    tracked = names | receivers
+    tracked = names | receivers | set(renames.values())
     mentions = Mentions(module, tracked | set(text_names), code)
     resolver = _Resolver(names, tracked, mentions)
     top = resolver.scope(_MODULE, None)
@@ -369,6 +382,8 @@ def resolve(
         for name, binds in scope.uses:
             if scope.resolves_to_module(name.value):
                 resolution.references.add(name)
+                if name.value in renames:
+                    _note_capture(resolution, scope, name, renames[name.value])
                 if binds and name.value in names:
                     resolution.definitions.append(name)
             elif name.value in names:

@@ -79,6 +79,22 @@ def refuse_rename_clashes(
 _IMPORT, _ALIAS, _DEFINITION = "import", "alias", "definition"
 
 
+def refuse_captures(context: Context, task_id: str, path: str, module: cst.Module, resolution: Resolution) -> None:
+    """Refuse a rename that would make a reference read a local of the new name instead of the renamed global."""
+    if not resolution.captured:
+        return
+    reference, local = min(resolution.captured, key=lambda pair: first_lines(module, [pair[0]])[pair[0]])
+    lines = first_lines(module, [reference, local])
+    raise Refusal(
+        task_id,
+        f"renaming {reference.value} to {local.value} would change what line {lines[reference]} reads: "
+        f"there the local {local.value} bound at line {lines[local]} hides the renamed global. "
+        "Rename that local, then run again",
+        path,
+        lines[reference],
+    )
+
+
 def _same_object(old_shape: str, new_shape: str) -> bool:
     """Two bindings the rename leaves naming one object: imports of it, or ``new = old`` / ``old = new``."""
     return (old_shape == new_shape == _IMPORT) or _ALIAS in (old_shape, new_shape)

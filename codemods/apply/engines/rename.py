@@ -38,7 +38,7 @@ from collections import Counter
 import libcst as cst
 
 from codemods.apply.engines.bindings import FromImport, resolve
-from codemods.apply.engines.clashes import refuse_rename_clashes
+from codemods.apply.engines.clashes import refuse_captures, refuse_rename_clashes
 from codemods.apply.engines.lines import first_lines
 from codemods.apply.engines.rename_locals import (
     callee_name,
@@ -342,7 +342,7 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
     if not any(name in text for name in [*exact, *substrings, *prose]):
         return False
     module = context.parse(path)
-    resolution = resolve(module, exact, {**substrings, **prose}, source=text)
+    resolution = resolve(module, exact, {**substrings, **prose}, source=text, renames=exact)
     attributes = {
         access.node for access in resolution.attributes
         if _module_renames(context, path, *access.module, access.node.attr.value)
@@ -350,6 +350,7 @@ def rename_in_file(context: Context, path: str, task_id: str) -> bool:
     from_imports = {item.alias: _import_follows(context, path, item) for item in resolution.from_imports}
     start = _protected_start(module, banner_titles(context.recipe))
     refuse_rename_clashes(context, task_id, path, module, text, exact, substrings, resolution, start)
+    refuse_captures(context, task_id, path, module, resolution)
     protected = set(module.body[start:]) if start is not None else set()
     legacy = context.recipe.legacy.old if context.recipe.legacy else None
     targets = set(resolution.references)
