@@ -567,3 +567,18 @@ def test_an_argument_sftconfig_rejects_names_the_replacement(tmp_path):
     message = str(caught.value)
     assert "create_sft_config() got logging_dir" in message
     assert "create_training_config(variant='v1-all-tokens', ...)" in message
+
+
+def test_a_use_of_an_old_factory_on_import_is_refused_as_the_alias_comes_last(tmp_path):
+    """`QUICK = create_sft_config` at module level would be a NameError once the alias is defined at the end."""
+    config = REPOSITORY["src/training/config.py"] + "\nQUICK_FACTORY = create_sft_config\n"
+    line = config.splitlines().index("QUICK_FACTORY = create_sft_config") + 1
+    with pytest.raises(Refusal) as caught:
+        run_codemod(tmp_path, "consolidate_config_module", {**REPOSITORY, "src/training/config.py": config})
+    assert (caught.value.path, caught.value.line) == ("src/training/config.py", line)
+    assert "uses create_sft_config while the module is imported" in caught.value.message
+    # Inside a function it runs after the import, when the alias exists: migrated as before.
+    inside = REPOSITORY["src/training/config.py"] + "\n\ndef quick_factory():\n    return create_sft_config\n"
+    changed, _ = run_codemod(tmp_path / "inside", "consolidate_config_module",
+                             {**REPOSITORY, "src/training/config.py": inside})
+    assert "def create_sft_config(**kwargs)" in changed["src/training/config.py"]

@@ -47,6 +47,7 @@ from codemods.apply.engines.definitions import (
 )
 from codemods.apply.engines.docstring_renames import rename_in_docstrings
 from codemods.apply.engines.imports import NewImport, add_imports, dotted_module
+from codemods.apply.engines.legacy_uses import legacy_uses
 from codemods.apply.engines.lines import first_lines
 from codemods.apply.engines.stack_fit import StackFit, stack_fit
 from codemods.apply.session import Context, Refusal
@@ -300,6 +301,20 @@ def alias_changes(context: Context, task: Task, path: str, root: str, old: OldFa
     return defaults, list(pinned.changes)
 
 
+def refuse_uses_on_import(task_id: str, path: str, module: cst.Module, aliases: list[str]) -> None:
+    """The aliases are defined at the end of the module: code that runs on import above them cannot use them."""
+    for use in legacy_uses(module, aliases) if aliases else ():
+        if use.at_import:
+            raise Refusal(
+                task_id,
+                f"module-level code uses {use.name} while the module is imported; its deprecated alias is defined "
+                "at the end of the module, so that would be a NameError. Move that use into a function (or below "
+                "the deprecated aliases) first, then run the migration again",
+                path,
+                use.line,
+            )
+
+
 def migrate_config_module(
     context: Context, task: Task, path: str, module: cst.Module, root: str, old: OldFactories
 ) -> cst.Module:
@@ -317,6 +332,7 @@ def migrate_config_module(
         context, task, path, new_module, renames, {*renames, BUILDER_NAME}, variants
     )
     defined = top_level_definitions(new_module)
+    refuse_uses_on_import(task.id, path, module, [d.old for d in spec.deprecated if d.old not in defined])
     planned = {d.old: alias_changes(context, task, path, root, old, d.old) for d in spec.deprecated if d.old not in defined}
     aliases = deprecated_aliases(new_module, function, old, {name: defaults for name, (defaults, _) in planned.items()})
     new_module = append_under_banner(new_module, aliases, recipe.deprecation_banner)
