@@ -266,3 +266,26 @@ def test_check_reports_the_label_in_prose_exactly_where_apply_changes_it(tmp_pat
     after = subprocess.run(check, capture_output=True, text=True, cwd=REPO_ROOT, check=False)
     assert after.returncode == 0, after.stdout
     assert not [f for f in json.loads(after.stdout) if f["old_name"] == "v3"]
+
+
+def test_a_library_import_and_a_module_name_keep_their_label(tmp_path):
+    """`from torchvision.models import inception_v3` became `import inception_v2` (ImportError), and
+    `from src import metrics_v3` an alias of a file no codemod renames, which check then flagged forever."""
+    root = copy_target(tmp_path / "repo")
+    (root / "src" / "metrics_v3.py").write_text("def score_v3():\n    return 3\n", encoding="utf-8")
+    (root / "src" / "ext.py").write_text(
+        "import torchvision.models as tvm\n"
+        "from torchvision.models import inception_v3\n\n"
+        "from src import metrics_v3 as metrics_module\n"
+        "from src.metrics_v3 import score_v3\n\n"
+        "OUT = (inception_v3, tvm.inception_v3, metrics_module.score_v3(), score_v3())\n",
+        encoding="utf-8",
+    )
+    found = {r.old for r in load_recipe(None, root).relabelled}
+    assert "score_v3" in found and not found & {"inception_v3", "metrics_v3"}
+    after = migrated_files(root)
+    assert after["src/ext.py"].splitlines()[1:5] == [
+        "from torchvision.models import inception_v3", "", "from src import metrics_v3 as metrics_module",
+        "from src.metrics_v3 import score_v2",
+    ]
+    assert after["src/metrics_v3.py"] == "def score_v2():\n    return 3\n"

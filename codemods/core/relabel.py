@@ -13,11 +13,14 @@ Names already renamed by the recipe itself (``collate_fn_v3``) keep their own re
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import replace
 from pathlib import Path
 
+from codemods.core.bom import without_bom
 from codemods.core.git_grep import GitGrep
+from codemods.core.ipython import mask_magics
 from codemods.core.recipe_model import Recipe, Relabel, Rename
 from codemods.core.workspace import Workspace, WorkspaceError
 
@@ -37,13 +40,16 @@ def with_relabelled(recipe: Recipe, root: Path, candidates: set[str] | None = No
     workspace = Workspace(root)
     taken = {rename.old for rename in recipe.all_renames}
     found: dict[str, tuple[str, Relabel]] = {}
-    for text in _texts(workspace, literals(recipe.relabels), candidates):
+    texts = list(_texts(workspace, literals(recipe.relabels), candidates))
+    for _, text in texts:
         for relabel in recipe.relabels:
             for match in relabel.pattern.finditer(text):
                 old = match.group(0)
                 new = relabel.renamed(old)
                 if new is not None and old not in taken:
                     found.setdefault(old, (new, relabel))
+    for name in not_the_users(workspace, texts, set(found)):
+        del found[name]
     renames = tuple(
         Rename(
             old, new, relabel.description or f"relabelled from {relabel.old} to {relabel.new}",
@@ -52,6 +58,48 @@ def with_relabelled(recipe: Recipe, root: Path, candidates: set[str] | None = No
         for old, (new, relabel) in sorted(found.items())
     )
     return replace(recipe, relabelled=renames, relabels_resolved=True)
+
+
+def not_the_users(workspace: Workspace, texts: list[tuple[str, str]], names: set[str]) -> set[str]:
+    """Of ``names``, those a relabel cannot rename: imported from a library, or naming a module (a file).
+
+    ``from torchvision.models import inception_v3`` names a library's function: renaming it breaks
+    the import. ``from src import metrics_v3`` names the file ``src/metrics_v3.py``, which no
+    codemod renames. Both keep their label, in every file.
+    """
+    kept: set[str] = set()
+    for relative, text in texts:
+        if not names - kept:
+            break
+        try:
+            tree = ast.parse(mask_magics(without_bom(text)))
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                local = _local_module(workspace, relative, node.module)
+                for alias in node.names:
+                    if alias.name in names and (local is None or _is_module(local / alias.name)):
+                        kept.add(alias.name)
+            elif isinstance(node, ast.Import):
+                kept.update(part for alias in node.names for part in alias.name.split(".") if part in names)
+    return kept
+
+
+def _local_module(workspace: Workspace, importer: str, dotted: str) -> Path | None:
+    """Where ``dotted`` lies in ROOT's repository (the importer's directory, ROOT, ``src``); None: a library's."""
+    parts = dotted.split(".")
+    bases = {workspace.path(importer).parent, workspace.directory, workspace.directory / "src"}
+    if workspace.git_root is not None:
+        bases |= {Path(workspace.git_root), Path(workspace.git_root) / "src"}
+    for base in bases:
+        if _is_module(base / parts[0]):
+            return base.joinpath(*parts)
+    return None
+
+
+def _is_module(path: Path) -> bool:
+    return path.is_dir() or path.with_name(path.name + ".py").is_file()
 
 
 def literals(relabels: tuple[Relabel, ...]) -> list[str]:
@@ -70,7 +118,7 @@ def _texts(workspace: Workspace, literals: list[str], candidates: set[str] | Non
         if not any(literal.encode() in data for literal in literals):
             continue
         text = data.decode("utf-8", errors="replace")
-        yield _cell_sources(text) if relative.endswith(".ipynb") else text
+        yield relative, _cell_sources(text) if relative.endswith(".ipynb") else text
 
 
 def _candidates(workspace: Workspace, literals: list[str], matched: set[str] | None) -> list[str]:
