@@ -231,12 +231,8 @@ def apply(
         _refuse_if_nothing_of_the_recipe(root, plan)
         show(ApplyOutcome.NOTHING_TO_DO)
         raise typer.Exit(EXIT_OK)
-    unintended = migration.report.unintended_changes
-    if strict and unintended:
+    if strict and migration.report.unintended_changes:
         show(ApplyOutcome.REFUSED)
-        stderr_console().print(
-            f"[bold red]--strict:[/] {len(unintended)} unintended behaviour change(s); nothing was written."
-        )
         raise typer.Exit(EXIT_FINDINGS)
     if dry_run:
         show(ApplyOutcome.DRY_RUN)

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 # How a verdict line starts; after a real apply, for one, the file list and the undo hint follow it.
-_VERDICT = re.compile(r"(Applied|Dry run|Nothing to do|Undone|Verified|Verification failed|Passed with adaptations)\b|[✓✗]|\d+ of \d+ task|nothing to apply")
+_VERDICT = re.compile(r"(Applied|Dry run|Refused|Nothing to do|Undone|Verified|Verification failed|Passed with adaptations)\b|[✓✗]|\d+ of \d+ task|nothing to apply")
 
 
 @contextmanager

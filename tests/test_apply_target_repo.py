@@ -74,7 +74,9 @@ def apply(root: Path, *args: str):
 
 def test_status_reports_all_seven_tasks_pending_on_the_bundled_repo():
     states = task_states(TARGET_REPO, load_recipe())
-    assert [o.task.id for o in states] == ["1", "2", "3", "4", "5", "6", "7"]
+    # And the paired notebook, which apply rewrites beside its script.
+    assert [o.task.id for o in states] == ["1", "2", "3", "4", "5", "6", "7", "notebooks"]
+    assert states[-1].paths == ("fine_tuning_vlm_for_object_detection_trl.ipynb",)
     assert all(o.state is TaskState.PENDING for o in states), states
 
 
@@ -128,6 +130,12 @@ def test_strict_refuses_to_write_unintended_changes(repo: Path):
     result = apply(repo, "--strict")
     assert result.exit_code == 1
     assert tree_digest(repo) == before
+    # Quiet, the verdict is that line (it was once a line of notes that happened to come last).
+    quiet = apply(repo, "--strict", "-q")
+    assert quiet.exit_code == 1
+    assert quiet.stdout.splitlines()[-1] == (
+        "Refused (--strict): 8 unintended behaviour change(s); nothing was written."
+    ), quiet.stdout
 
 
 def test_second_apply_changes_nothing_and_status_is_done(repo: Path):

@@ -269,3 +269,17 @@ def test_github_and_sarif_paths_start_at_the_checkout_when_run_from_a_subdirecto
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
     assert uris == {"src/mod.py"}
     assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == tmp_path.resolve().as_uri() + "/"
+
+
+def test_keywords_of_calls_are_warnings_named_as_such(tmp_path: Path):
+    """A keyword names the callee's parameter: `dict(collate_fn_v3=1)` or a library's keeps its name after apply."""
+    (tmp_path / "k.py").write_text("D = dict(collate_fn_v3=1)\nE = make(collate_fn_v3=collate_fn_v3)\n")
+    result = find_stale(tmp_path, load_recipe(), jobs=1)
+    kinds = [(f.line, f.column, f.kind, f.severity) for f in result.findings]
+    assert kinds == [(1, 10, "keyword", "warning"), (2, 10, "keyword", "warning"),
+                     (2, 24, "keyword argument value", "error")]
+    console = Console(record=True, width=300, force_terminal=False)
+    render_text(result, console)
+    text = console.export_text()
+    assert "k.py  1 stale name; 2 keywords\n" in text
+    assert "; 2 keywords (warnings: each names a parameter of what it calls; a library's keeps its name)" in text

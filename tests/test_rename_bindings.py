@@ -287,3 +287,34 @@ def test_a_local_of_the_new_name_would_capture_the_renamed_global_so_the_rename_
     after = migrate(tmp_path / "fine", {"main.py": fine})
     assert after["main.py"] == fine.replace('old = "global"', 'new = "global"')
     assert run(tmp_path / "fine", after) == "local 1\n"
+
+
+def test_a_format_field_and_the_keyword_that_fills_it_are_renamed_together(tmp_path):
+    """`"{old}".format(old=1)`: the string's field was renamed and the keyword kept, a KeyError at run time."""
+    recipe = parse_recipe(
+        dedent(
+            """
+            [plan]
+            name = "format"
+            main_file = "main.py"
+
+            [[tasks]]
+            id = "4"
+            codemod = "rename_collators"
+
+            [[renames]]
+            old = "old"
+            new = "new"
+
+            [rename_policy]
+            strings = true
+            documents = []
+            """
+        )
+    )
+    before = 'old = 3\nprint("{old} {x}".format(old=1, x=2), "{old!r}".format(old=old), dict(old=1))\n'
+    changed, _ = run_codemod(tmp_path / "before", "rename_collators", {"main.py": before}, recipe=recipe)
+    after = changed["main.py"]
+    # dict(old=1) is a library's parameter: it keeps its name.
+    assert after == 'new = 3\nprint("{new} {x}".format(new=1, x=2), "{new!r}".format(new=new), dict(old=1))\n'
+    assert run(tmp_path, {"main.py": after}) == "1 2 3 {'old': 1}\n"

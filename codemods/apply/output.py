@@ -41,6 +41,11 @@ def show_apply(
         console.print(Text.assemble(
             ("Dry run:", "cyan"), f" {len(migration.changes)} file(s) would change; nothing was written."
         ))
+    elif outcome is ApplyOutcome.REFUSED:
+        unintended = len(migration.report.unintended_changes)
+        console.print(Text.assemble(
+            ("Refused (--strict):", "red"), f" {unintended} unintended behaviour change(s); nothing was written."
+        ))
 
 
 def show_status(

@@ -197,7 +197,7 @@ def render_applied(
     summary.append(f"{len(tasks)} task(s) carried out: {', '.join(visible(task) for task in tasks) or 'none'}")
     unintended = len(migration.report.unintended_changes)
     if unintended:
-        summary.append(f"; {unintended} unintended behaviour change(s), listed above", style="yellow")
+        summary.append(f"; {unintended} unintended behaviour change(s): see the behaviour tables", style="yellow")
     console.print(summary, soft_wrap=True)
     for change in changes:
         console.print(Text(f"  {change.kind:<8}  {visible(change.path, one_line=True)}"), soft_wrap=True)

@@ -21,7 +21,7 @@ import json
 import os
 import posixpath
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -31,7 +31,7 @@ from rich.text import Text
 from codemods import __version__ as _VERSION
 from codemods.check.findings import CheckResult, Finding
 from codemods.consoles import plain, visible
-from codemods.core.kinds import IDENTIFIER_CONTAINING, UNPARSED_TEXT
+from codemods.core.kinds import IDENTIFIER_CONTAINING, KEYWORD, NOTEBOOK_OUTPUT, UNPARSED_TEXT
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import git_toplevel
 
@@ -282,12 +282,22 @@ def _source_excerpt(finding: Finding) -> Text:
 def _file_count(findings: list[Finding]) -> str:
     """``3 stale names``, ``2 stale names; 5 in stored outputs`` or ``5 in stored outputs (warnings)``."""
     errors = sum(1 for finding in findings if finding.severity == "error")
-    stored = len(findings) - errors
-    if not stored:
-        return f"{errors} stale name{'s' if errors != 1 else ''}"
-    if not errors:
-        return f"{stored} in stored outputs (warnings)"
-    return f"{errors} stale name{'s' if errors != 1 else ''}; {stored} in stored outputs"
+    parts = [f"{errors} stale name{'s' if errors != 1 else ''}"] if errors else []
+    parts += [f"{count} {what.replace(' notebook', '')}" for what, (count, _) in _warnings(findings).items()]
+    return "; ".join(parts) + ("" if errors else " (warnings)")
+
+
+def _warnings(findings: list[Finding]) -> dict[str, tuple[int, str]]:
+    """The warnings by what they are: ``{"in stored notebook outputs": (5, what to do), ...}``."""
+    counts = Counter(finding.kind for finding in findings if finding.severity != "error")
+    found = {}
+    if counts[NOTEBOOK_OUTPUT]:
+        found["in stored notebook outputs"] = (counts[NOTEBOOK_OUTPUT], "clear them or re-run the notebook")
+    if counts[KEYWORD]:
+        found["keyword" + ("s" if counts[KEYWORD] != 1 else "")] = (
+            counts[KEYWORD], "each names a parameter of what it calls; a library's keeps its name"
+        )
+    return found
 
 
 def render_text(result: CheckResult, console: Console) -> None:
@@ -314,8 +324,7 @@ def render_text(result: CheckResult, console: Console) -> None:
         console.print(f"[red]error:[/] {plain(error)}")
     files = len({finding.path for finding in result.failures})  # a notebook with stale outputs only fails nothing
     scanned = f"{result.files_scanned} file{'s' if result.files_scanned != 1 else ''} checked"
-    warnings = len(result.findings) - len(result.failures)
-    stored = f"; {warnings} in stored notebook outputs (warnings: clear them or re-run the notebook)" if warnings else ""
+    stored = "".join(f"; {count} {what} (warnings: {why})" for what, (count, why) in _warnings(result.findings).items())
     if result.failures:
         console.print(
             f"[bold red]✗ {len(result.failures)} stale name{'s' if len(result.failures) != 1 else ''}[/] "

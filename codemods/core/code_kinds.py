@@ -35,6 +35,7 @@ from codemods.core.kinds import (
     FUNCTION_DEFINITION,
     IDENTIFIER_CONTAINING,
     IMPORT,
+    KEYWORD,
     KEYWORD_ARGUMENT,
     NAME,
     POSITIONAL_ARGUMENT,
@@ -229,6 +230,8 @@ def _name_kind(node, parents) -> str:
         return ATTRIBUTE
     if isinstance(parent, cst.Call) and parent.func is node:
         return CALL
+    if isinstance(parent, cst.Arg) and parent.keyword is node:
+        return KEYWORD
     # `name.attr` / `name[i]` used as a whole: classify by where that expression sits.
     current = node
     while isinstance(parents.get(current), (cst.Attribute, cst.Subscript)) and parents[current].value is current:

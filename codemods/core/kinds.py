@@ -30,6 +30,10 @@ KEYWORD_ARGUMENT = "keyword argument value"
 """``f(key=old_name)``; apply renames it."""
 POSITIONAL_ARGUMENT = "positional argument"
 """``f(old_name)``; apply renames it."""
+KEYWORD = "keyword"
+"""``f(old_name=...)``: the keyword names a parameter of what is called. apply renames it with a parameter
+it renames (or with a ``{old_name}`` field of the string it formats); a library's parameter keeps its name,
+so this is a warning: one file does not tell whose parameter it is."""
 NAME = "name"
 """Any other use of the name in code; apply renames it when it resolves to the module-level binding."""
 STRING = "string"
@@ -56,11 +60,11 @@ UNPARSED_TEXT = "unparsed text"
 #: Every kind an occurrence can have, in documentation order.
 KINDS = (
     CLASS_DEFINITION, FUNCTION_DEFINITION, IMPORT, CALL, ATTRIBUTE, ALL_ENTRY, ANNOTATION, ASSIGNMENT_TARGET,
-    KEYWORD_ARGUMENT, POSITIONAL_ARGUMENT, NAME, STRING, F_STRING, DOCSTRING, DOCTEST, COMMENT,
+    KEYWORD_ARGUMENT, POSITIONAL_ARGUMENT, KEYWORD, NAME, STRING, F_STRING, DOCSTRING, DOCTEST, COMMENT,
     COMMENTED_OUT_CODE, MARKDOWN_CELL, NOTEBOOK_OUTPUT, IDENTIFIER_CONTAINING, UNPARSED_TEXT,
 )
-#: Kinds that record the past rather than code: reported, but they do not fail a check.
-WARNING_KINDS = frozenset({NOTEBOOK_OUTPUT})
+#: Kinds that record the past, or may not be the recipe's name at all: reported, but they do not fail a check.
+WARNING_KINDS = frozenset({NOTEBOOK_OUTPUT, KEYWORD})
 
 
 def severity(kind: str) -> str:

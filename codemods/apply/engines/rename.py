@@ -302,10 +302,14 @@ class RenameSymbols(cst.CSTTransformer):
         return STRING
 
     def _renamed_keyword(self, node: cst.Name, parent: cst.CSTNode | None) -> bool:
-        if not isinstance(parent, cst.Arg) or parent.keyword is not node or node.value not in self.keywords:
+        if not isinstance(parent, cst.Arg) or parent.keyword is not node or node.value not in self.exact:
             return False
         call = self._parent(2)
-        return isinstance(call, cst.Call) and callee_name(call) in self.keywords[node.value]
+        if not isinstance(call, cst.Call):
+            return False
+        if self.policy.strings and _formats_field(call, node.value):
+            return True  # the string's {old} field is renamed with the strings: its keyword follows
+        return node.value in self.keywords and callee_name(call) in self.keywords[node.value]
 
     def _kind_of(self, node: cst.Name) -> str:
         """The occurrence kind `refactor check` would report here: one classifier for both."""
@@ -316,6 +320,17 @@ class RenameSymbols(cst.CSTTransformer):
         parent = self._parent()
         if name == self.legacy_name and isinstance(parent, cst.Call) and parent.func is node:
             self.legacy_calls.append((self.stack[1], node))
+
+
+def _formats_field(call: cst.Call, name: str) -> bool:
+    """``"... {name} ...".format(name=...)``: a literal's replacement field that the keyword fills."""
+    func = call.func
+    if not (isinstance(func, cst.Attribute) and func.attr.value == "format"):
+        return False
+    if not isinstance(func.value, (cst.SimpleString, cst.ConcatenatedString)):
+        return False
+    text = func.value.evaluated_value
+    return isinstance(text, str) and re.search(r"\{" + re.escape(name) + r"(?=[}!:.\[])", text) is not None
 
 
 def _is_dunder_all(node: cst.CSTNode | None) -> bool:
