@@ -398,3 +398,24 @@ def test_undo_refuses_a_file_whose_mode_changed_after_the_migration(pristine, tm
     assert refused.returncode == 2 and "src/data/collators.py (mode 755, was 644)" in refused.stderr, refused.stderr
     assert collators.stat().st_mode & 0o777 == 0o755
     assert run_refactor("undo", root, "--force").returncode == 0
+
+
+def test_a_link_out_of_root_to_code_with_old_names_fails_check_and_is_named_by_apply(pristine, tmp_path):
+    """Such a link was skipped without a word: apply exited 0, check and verify passed, the code broke on import."""
+    root = fresh_copy(pristine, tmp_path / "repo")
+    outside = tmp_path / "elsewhere" / "debug.py"
+    outside.parent.mkdir()
+    linked = root / "src" / "utils" / "debug.py"
+    outside.write_bytes(linked.read_bytes())
+    linked.unlink()
+    linked.symlink_to(outside)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "linked")
+    checked = run_refactor("check", root, "-q")
+    assert checked.returncode == 2, checked.stdout + checked.stderr
+    assert f"src/utils/debug.py: a symbolic link to {outside}, outside ROOT, which holds old names" in checked.stderr
+    planned = run_refactor("apply", root, "--dry-run", "--no-diff")
+    assert planned.returncode == 0
+    assert "[task links] src/utils/debug.py  a symbolic link to" in planned.stdout, planned.stdout
+    verified = run_refactor("verify", root, "--no-smoke")
+    assert verified.returncode != 0 and "outside ROOT" in verified.stdout + verified.stderr

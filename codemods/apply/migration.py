@@ -175,10 +175,24 @@ def _plan(
         # A row of its own: `status` lists every file apply would change, and a notebook that lags behind
         # its script alone must not make a pending apply read as done.
         migration.outcomes.append(TaskOutcome(NOTEBOOK_STEP, TaskState.PENDING, tuple(synced), ", ".join(synced)))
+    _warn_of_links_out(context)
     _ensure_python_still_parses(context)
     if run_options.get("dry_run"):
         as_planned(context.report)  # nothing is written: the notes say what would happen
     return migration
+
+
+def _warn_of_links_out(context: Context) -> None:
+    """A link out of ROOT to code holding old names is left as it is: say so, or that code breaks unseen."""
+    needles = tuple(name.encode() for name in context.recipe.old_names)
+    for relative, target in sorted(context.workspace.links_out_holding(needles).items()):
+        context.report.warn(
+            "links",
+            f"a symbolic link to {target}, outside ROOT, which holds old names: it is not migrated (refactor does "
+            "not write through links), and check fails until it is. Replace the link with the file, or migrate "
+            "that file where it lies",
+            relative,
+        )
 
 
 def _outcome(context: Context, task: Task, paths: list[str]) -> TaskOutcome:

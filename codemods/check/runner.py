@@ -141,6 +141,11 @@ def find_stale(
     scanner = _Scanner(str(workspace.directory), _display_root(root), recipe, workspace.single_file)
     notes += [f"{scanner.display(r)}: skipped, {why}" for r, why in sorted(workspace.skipped_symlinks.items())]
     errors = [f"{scanner.display(r)}: cannot list: {why}" for r, why in sorted(workspace.unlistable.items())]
+    errors += [
+        f"{scanner.display(r)}: a symbolic link to {target}, outside ROOT, which holds old names; refactor neither "
+        "reads nor writes through links: replace the link with the file, or migrate that file where it lies"
+        for r, target in sorted(workspace.links_out_holding(scanner.needles).items())
+    ]
 
     if classifier is not None and to_scan:
         classifier.wait()  # before any fork: a child must not inherit a half-held import lock
