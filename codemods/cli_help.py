@@ -5,7 +5,8 @@ flag a ``<bool>`` type column, and keeps each line break of a docstring after it
 paragraph, so help text breaks mid-sentence wherever the source line ended.
 :func:`install` makes usage show ``ROOT`` (or ``PATH...``) as click and ruff do, leaves
 the type column of a flag empty, and joins each paragraph of every command's
-docstring into one line that rich wraps to the terminal.
+docstring into one line that rich wraps to the terminal. Its help tables fold what
+does not fit in a narrow terminal, or in rich's 80 columns off a terminal, where they cut it.
 """
 
 from __future__ import annotations
@@ -66,7 +67,34 @@ def install(app: Any) -> bool:
 
     TyperArgument._usage_display_name = usage_name
     TyperOption.display_type_rich = display_type_rich
+    _fold_help_tables()
     if hasattr(TyperArgument, "display_type_rich"):
         TyperArgument.display_type_rich = element_type(TyperArgument.display_type_rich)
     TyperArgument._conventional_usage = True
     return True
+
+
+def _fold_help_tables() -> None:
+    """Help tables fold what does not fit (an option name, a long token) instead of cutting it with "…"."""
+    import typer.rich_utils as rich_utils
+    from rich.table import Table
+
+    class FoldingTable(Table):
+        def add_row(self, *args: Any, **kwargs: Any) -> None:
+            super().add_row(*args, **kwargs)  # which makes the columns a row needs
+            for column in self.columns:
+                column.overflow = "fold"
+
+    if getattr(rich_utils, "Table", None) is Table:
+        rich_utils.Table = FoldingTable
+    make_text = getattr(rich_utils, "_make_rich_text", None)
+    if make_text is not None and not getattr(make_text, "_folds", False):
+
+        def folding_text(*args: Any, **kwargs: Any) -> Any:
+            text = make_text(*args, **kwargs)
+            if hasattr(text, "overflow"):
+                text.overflow = "fold"
+            return text
+
+        folding_text._folds = True  # type: ignore[attr-defined]
+        rich_utils._make_rich_text = folding_text

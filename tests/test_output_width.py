@@ -189,3 +189,12 @@ def test_check_statistics_in_a_narrow_terminal_folds_names_instead_of_cutting_th
     assert "…" not in screen, screen
     assert all(len(line) <= 60 for line in screen.splitlines()), screen
     assert "stale name(s)" in screen
+
+
+@pytest.mark.parametrize("command", ["apply", "status", "check", "verify", "undo"])
+def test_help_never_cuts_an_option_or_a_word_in_a_narrow_terminal_or_a_pipe(command):
+    """rich cut option names (`--allow-dir…`) at 60 columns and long tokens in every pipe (`dataclasses.replace(<c…`)."""
+    screen = _in_a_terminal(command, "--help", columns=60)
+    piped = _refactor(command, "--help", columns=None).stdout
+    assert "…" not in screen and "…" not in piped, screen + piped
+    assert "Usage: " in screen and "Usage: " in piped and "Options" in screen
