@@ -133,3 +133,23 @@ def test_an_nbformat_3_notebook_is_left_as_it_is_with_a_warning(tmp_path: Path):
     context = migrate(tmp_path)
     assert context.workspace.changes() == []
     assert any("nbformat 3" in note.message and "convert it to nbformat 4" in note.message for note in context.report.notes)
+
+
+def test_a_keyword_of_the_notebooks_own_function_follows_its_renamed_parameter(tmp_path: Path):
+    """With a magic in the notebook, `def f(old)` was renamed and `f(old=...)` kept: a TypeError when run."""
+    (tmp_path / "nb.ipynb").write_text(notebook([
+        code("from src.data.collators import collate_fn_fixed_1\n", id="a"),
+        code("%%time\nx = 1\n", id="b"),
+        code("def f(collate_fn_fixed_1):\n    return collate_fn_fixed_1\n\n"
+             "f(collate_fn_fixed_1=collate_fn_fixed_1)\ndict(collate_fn_fixed_1=1)\n", id="c"),
+    ]), encoding="utf-8")
+    context = migrate(tmp_path)
+    cells = json.loads((tmp_path / "nb.ipynb").read_text(encoding="utf-8"))["cells"]
+    assert "".join(cells[2]["source"]) == (
+        "def f(AllTokensCollator):\n    return AllTokensCollator\n\n"
+        "f(AllTokensCollator=AllTokensCollator)\ndict(collate_fn_fixed_1=1)\n"
+    )
+    warned = [n.message for n in context.report.notes if n.level.value == "warning"]
+    assert warned == ["cell 2: the keyword collate_fn_fixed_1= keeps its name: the parameter it passes keeps the old name"]
+    result = find_stale(tmp_path, RECIPE)
+    assert result.exit_code == 0 and [(f.kind, f.severity) for f in result.findings] == [("keyword", "warning")]

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from codemods.check import CheckError, find_stale
+from codemods.core.kinds import NOTEBOOK_OUTPUT
 from codemods.core.recipe import Recipe
 from codemods.core.workspace import split_root
 from codemods.verify.before import before_files
@@ -108,7 +109,8 @@ def check_stale_names(root: Path, recipe: Recipe, outcome: VerificationOutcome |
     except CheckError as error:
         return CheckOutcome(STALE, FAILED, f"cannot scan {root}: {error}")
     failures = list(result.failures)
-    warnings = [finding for finding in result.findings if finding.severity != "error"]
+    warnings = [finding for finding in result.findings if finding.kind == NOTEBOOK_OUTPUT]
+    keywords = [finding for finding in result.findings if finding.severity != "error" and finding not in warnings]
     errors = list(result.errors)
     data = {
         "exit_code": result.exit_code,
@@ -133,6 +135,10 @@ def check_stale_names(root: Path, recipe: Recipe, outcome: VerificationOutcome |
                     "the outputs or re-run the notebook (" + _listed(data["warning_locations"], len(warnings)) + ")",
                 )
             )
+    if keywords:  # each names a parameter of what it calls: a library's keeps its name
+        stored += f"; {len(keywords)} keyword(s) of calls (warnings): " + _listed(
+            [finding_location(f, root) for f in keywords[:_SHOWN]], len(keywords)
+        )
     if result.exit_code == 0:
         return CheckOutcome(STALE, PASSED, f"no old names in code or text ({result.files_scanned} file(s)){stored}", data=data)
     parts = []

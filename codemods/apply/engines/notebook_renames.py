@@ -30,12 +30,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from codemods.apply.engines.jupytext_pairs import synced_notebooks
-from codemods.apply.engines.rename_locals import kept_keywords
+from codemods.apply.engines.rename_locals import kept_keywords, parameter_owners_in
 from codemods.apply.session import Context
 from codemods.core import occurrences
 from codemods.core.bom import bom_of, without_bom
 from codemods.core.ipython import is_ipython_line
-from codemods.core.kinds import UNPARSED_TEXT, WARNING_KINDS
+from codemods.core.kinds import NOTEBOOK_OUTPUT, UNPARSED_TEXT
 from codemods.core.occurrences import Names, NameTable, Occurrence
 from codemods.core.recipe import Task
 
@@ -82,17 +82,20 @@ def rename_in_notebook(
     by_cell: dict[int, list[Occurrence]] = {}
     stale_outputs: dict[int, set[str]] = {}
     for occurrence in scan.occurrences:
-        if occurrence.kind in WARNING_KINDS:
+        if occurrence.kind == NOTEBOOK_OUTPUT:
             stale_outputs.setdefault(occurrence.cell, set()).add(occurrence.old)
         else:
             by_cell.setdefault(occurrence.cell, []).append(occurrence)
     counts: Counter[str] = Counter()
+    code = ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))
+            for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
+    owners = parameter_owners_in(code, {o.old for o in scan.occurrences if not o.substring})
     for index, found in by_cell.items():
         cell = cells[index]
         source = cell["source"]
         joined = "".join(source) if isinstance(source, list) else source
         if cell.get("cell_type") == "code":
-            found = _without_kept_keywords(context, task_id, path, index, joined, found)
+            found = _without_kept_keywords(context, task_id, path, index, joined, found, owners)
             found = [o for o in found if not _config_call_code(o, factories)]
         renamed = _apply(joined, found)
         cell["source"] = renamed.splitlines(keepends=True) if isinstance(source, list) else renamed
@@ -127,10 +130,12 @@ def _config_call_code(occurrence: Occurrence, factories: set[str]) -> bool:
 
 
 def _without_kept_keywords(
-    context: Context, task_id: str, path: str, index: int, source: str, found: list[Occurrence]
+    context: Context, task_id: str, path: str, index: int, source: str, found: list[Occurrence],
+    owners: dict[str, set[str]],
 ) -> list[Occurrence]:
     """The cell's occurrences less the ``old=`` keywords of calls whose parameter keeps its name (said why)."""
-    kept = kept_keywords(context, source, {o.old for o in found if not o.substring and o.kind != UNPARSED_TEXT})
+    olds = {o.old for o in found if not o.substring and o.kind != UNPARSED_TEXT}
+    kept = kept_keywords(context, source, olds, owners)
     if not kept:
         return found
     for old in sorted(set(kept.values())):

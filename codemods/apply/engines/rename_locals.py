@@ -164,13 +164,35 @@ class _KeywordCalls(cst.CSTVisitor):
                 self.keywords.append(arg.keyword)
 
 
-def kept_keywords(context: Context, source: str, olds: Iterable[str]) -> dict[tuple[int, int], str]:
+def parameter_owners_in(sources: Iterable[str], olds: Iterable[str]) -> dict[str, set[str]]:
+    """What the functions of these sources (a notebook's code cells) with a parameter ``old`` are called, by old."""
+    found: dict[str, set[str]] = {}
+    olds = set(olds)
+    for source in sources:
+        present = [old for old in olds if old in source]
+        if not present:
+            continue
+        try:
+            module = cst.parse_module(mask_magics(source))
+        except cst.ParserSyntaxError:
+            continue
+        for old in present:
+            owners = _ParameterOwners(old)
+            module.visit(owners)
+            found.setdefault(old, set()).update(owners.names)
+    return found
+
+
+def kept_keywords(
+    context: Context, source: str, olds: Iterable[str], local_owners: dict[str, set[str]] | None = None
+) -> dict[tuple[int, int], str]:
     """In a notebook code cell: each ``old=`` keyword whose parameter keeps its name, by (line, column).
 
     The cell's calls follow the rule of a Python file's (:func:`keyword_callees`): a keyword is
     renamed only in a call to a function whose parameter is renamed with it, so that the call
     still binds. Positions are 1-based lines and 0-based columns inside ``source``; a cell that
-    does not parse keeps nothing (it is renamed as text, with its own warning).
+    does not parse keeps nothing (it is renamed as text, with its own warning). ``local_owners``: the
+    notebook's own functions with such a parameter (:func:`parameter_owners_in`), renamed with the cells.
     """
     passed = [old for old in olds if old in source and keyword_pattern(old).search(source)]
     if not passed:
@@ -182,7 +204,7 @@ def kept_keywords(context: Context, source: str, olds: Iterable[str]) -> dict[tu
     positions = wrapper.resolve(PositionProvider)
     kept: dict[tuple[int, int], str] = {}
     for old in passed:
-        owners = keyword_callees(context, old)
+        owners = keyword_callees(context, old) | (local_owners or {}).get(old, set())
         calls = _KeywordCalls(old)
         wrapper.module.visit(calls)
         for callee, keyword in zip(calls.callees, calls.keywords, strict=True):
