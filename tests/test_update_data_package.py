@@ -319,3 +319,19 @@ def test_absolute_import_of_the_collators_is_extended_not_duplicated(tmp_path):
         "from src.data.collators import AllTokensCollator, AssistantOnlyCollator, FlashAttentionPatchCollator"
     ]
     ast.parse(merged)
+
+
+def test_names_bound_by_another_import_of_the_collators_are_not_imported_again(tmp_path):
+    """Each `from .collators import` got every missing export: the same class bound twice (ruff F811)."""
+    init = dedent(
+        """
+        from .collators import collate_fn_fixed_1, collate_fn_fixed_3
+        from .collators import collate_fn_fixed_fixed1 as FlashCollator
+        """
+    )
+    changed, _ = run_codemod(tmp_path, CODEMOD, {COLLATORS: COLLATORS_BEFORE, INIT: init})
+    tree = ast.parse(changed[INIT])
+    imports = [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.module == "collators"]
+    bound = [alias.asname or alias.name for node in imports for alias in node.names]
+    assert sorted(bound) == ["AllTokensCollator", "AssistantOnlyCollator", "FlashAttentionPatchCollator", "FlashCollator"]
+    assert [alias.name for alias in imports[1].names] == ["FlashAttentionPatchCollator"]  # its alias, as it was

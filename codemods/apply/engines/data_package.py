@@ -109,25 +109,42 @@ def _string_value(node: cst.BaseExpression) -> str | None:
 
 
 class AddImportedNames(cst.CSTTransformer):
-    """Adds missing names to the existing ``from <collators> import ...`` statement."""
+    """Adds the names no ``from <collators> import ...`` statement binds yet to the first such statement."""
 
-    def __init__(self, modules: set[str], names: Sequence[str]):
+    def __init__(self, modules: set[str], names: Sequence[str], module: cst.Module):
         super().__init__()
         self.modules = modules  # the relative and the absolute spelling
-        self.names = list(names)
-        self.found = False
+        statements = [node for node in _module_imports_from(module) if _import_source(node) in modules]
+        # Bound by any of them: a second statement must not import a name again (a redefinition).
+        present = {alias.evaluated_alias or alias.evaluated_name for node in statements for alias in node.names}
+        self.names = [name for name in names if name not in present]
+        self.first = statements[0] if statements else None
+        self.found = self.first is not None
 
     def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom) -> cst.ImportFrom:
-        if _import_source(original_node) not in self.modules or isinstance(
-            updated_node.names, cst.ImportStar
-        ):
+        if original_node is not self.first or not self.names:
             return updated_node
-        self.found = True
-        present = {alias.evaluated_alias or alias.evaluated_name for alias in updated_node.names}
-        missing = [cst.ImportAlias(cst.Name(name)) for name in self.names if name not in present]
-        if not missing:
-            return updated_node
+        missing = [cst.ImportAlias(cst.Name(name)) for name in self.names]
         return updated_node.with_changes(names=_appended(updated_node.names, missing))
+
+
+def _module_imports_from(module: cst.Module) -> list[cst.ImportFrom]:
+    """The ``from ... import`` statements that name their names (no star), outside functions and classes."""
+    found: list[cst.ImportFrom] = []
+
+    class Imports(cst.CSTVisitor):
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+            if not isinstance(node.names, cst.ImportStar):
+                found.append(node)
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+    module.visit(Imports())
+    return found
 
 
 class AddAllEntries(cst.CSTTransformer):
@@ -274,7 +291,7 @@ def package_init_module(
 ) -> tuple[cst.Module, list[str]]:
     """The init with the exports and the deprecated aliases merged in; also what was skipped and why."""
     skipped: list[str] = []
-    import_adder = AddImportedNames(set(sources), exports)
+    import_adder = AddImportedNames(set(sources), exports, existing)
     all_adder = AddAllEntries(exports)
     alias_adder = AddAliasEntries(aliases)
     module = existing.visit(import_adder).visit(all_adder).visit(alias_adder)
