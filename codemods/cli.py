@@ -254,7 +254,7 @@ def apply(
 def undo(
     root: UndoRootArgument,
     force: Annotated[bool, typer.Option("--force", help="Restore even files edited after the migration.")] = False,
-    verbose: verbose_option("list every restored file (the default already does)") = False,
+    verbose: verbose_option("list every restored file; undo always does, so -v changes nothing here") = False,
     quiet: QuietOption = False,
 ) -> None:
     """Restore the files of the last `refactor apply` on ROOT to their exact previous bytes and modes."""
@@ -343,7 +343,7 @@ def verify(
     adapt: AdaptOption = False,
     python: PythonOption = None,
     before: BeforeOption = None,
-    verbose: verbose_option("show every check (the default already does)") = False,
+    verbose: verbose_option("show every check; verify always does, so -v changes nothing here") = False,
     quiet: QuietOption = False,
 ) -> None:
     """Prove the migrated ROOT is sound: no stale names, files parse, the stack accepts the config, and (with

@@ -194,7 +194,7 @@ ExcludeOption = Annotated[
     list[str] | None,
     typer.Option("--exclude", help="Glob of paths to skip, on top of .gitignore; repeatable.", show_default=False),
 ]
-JobsOption = Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")]
+JobsOption = Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes, 1 or more (default: all cores).")]
 ExitZeroOption = Annotated[
     bool, typer.Option("--exit-zero", help="Exit 0 even when stale names are found (2 still means an error).")
 ]

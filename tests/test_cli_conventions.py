@@ -422,3 +422,9 @@ def test_verify_refuses_a_report_path_it_cannot_write_before_verifying(tmp_path:
     done = refactor("verify", ".", "--no-smoke", "--report", str(report), cwd=repo)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert f"--report {report}" in done.stderr and done.stdout == "", done.stdout
+
+
+@pytest.mark.parametrize("jobs", ["0", "-3"])
+def test_check_refuses_fewer_than_one_job(jobs):
+    done = refactor("check", str(TARGET_REPO), "--jobs", jobs)
+    assert done.returncode == 2 and "--jobs" in done.stderr, done.stderr
