@@ -373,6 +373,7 @@ def verify(
         raise _fail(problem)
     try:
         outcome = run_verification(root, plan, smoke=smoke, device=device.value, steps=steps, adapt=adapt,
+                                   **({"progress": None} if quiet else {}),  # -q: the verdict line only
                                    interpreter=interpreter, before_rev=before, report_path=report_path)
     except BeforeError as error:
         raise _fail(str(error)) from None

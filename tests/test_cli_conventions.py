@@ -428,3 +428,10 @@ def test_verify_refuses_a_report_path_it_cannot_write_before_verifying(tmp_path:
 def test_check_refuses_fewer_than_one_job(jobs):
     done = refactor("check", str(TARGET_REPO), "--jobs", jobs)
     assert done.returncode == 2 and "--jobs" in done.stderr, done.stderr
+
+
+def test_verify_quiet_says_only_its_verdict(tmp_path: Path):
+    repo = committed_copy(tmp_path / "repo")
+    done = refactor("verify", ".", "--no-smoke", "-q", "--report", str(tmp_path / "r.json"), cwd=repo)
+    assert done.stdout.count("\n") == 1 and done.stdout.startswith("Verif"), done.stdout
+    assert "note:" not in done.stderr, done.stderr

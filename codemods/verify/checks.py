@@ -69,7 +69,7 @@ from codemods.verify.smoke_parent import (
 
 _SHOWN = 5
 RUNS_USER_CODE = (
-    "verify will now run the repository's own code: it imports the migrated modules in a separate "
+    "verify will now run the repository's own code: it imports its modules in a separate "
     "Python process{smoke}. Run verify only on code you trust."
 )
 
