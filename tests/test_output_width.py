@@ -142,37 +142,35 @@ def _in_a_terminal(*args: str, columns: int) -> str:
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
 
 
-def test_status_in_a_narrow_terminal_never_splits_a_path(migrated):
+@pytest.fixture
+def fresh(migrated) -> Path:
+    """A pristine copy beside the migrated one (the module's tests share it)."""
     root, _, _ = migrated
     repo = root.parent / "fresh"
     if not repo.exists():
         make_repo(repo)
-    screen = _in_a_terminal("status", str(repo), columns=80)
+    return repo
+
+
+def test_status_in_a_narrow_terminal_never_splits_a_path(fresh):
+    screen = _in_a_terminal("status", str(fresh), columns=80)
     assert "pending" in screen
     for path in ("fine_tuning_vlm_for_object_detection_trl.py", "src/training/__init__.py", "scripts/train.py"):
         assert path in screen, screen
 
 
-def test_the_dry_run_summary_keeps_its_counts_in_a_narrow_terminal(migrated):
+def test_the_dry_run_summary_keeps_its_counts_in_a_narrow_terminal(fresh):
     """The longest label once squeezed the count column to nothing at 60 columns: every number vanished."""
     import re
 
-    root, _, _ = migrated
-    repo = root.parent / "fresh"
-    if not repo.exists():
-        make_repo(repo)
-    screen = _in_a_terminal("apply", str(repo), "--dry-run", "--no-diff", columns=60)
+    screen = _in_a_terminal("apply", str(fresh), "--dry-run", "--no-diff", columns=60)
     rows = {label.strip(): count for label, count in re.findall(r"│ (files changed|files deleted)\s*│\s*(\d*)\s*│", screen)}
     assert rows.get("files changed", "").isdigit() and rows.get("files deleted") == "1", screen[-3000:]
 
 
-def test_status_in_a_very_narrow_terminal_folds_paths_instead_of_cropping_the_table(migrated):
+def test_status_in_a_very_narrow_terminal_folds_paths_instead_of_cropping_the_table(fresh):
     """At 60 columns the longest path beside a title does not fit: the table was cropped at its right edge."""
-    root, _, _ = migrated
-    repo = root.parent / "fresh"
-    if not repo.exists():
-        make_repo(repo)
-    screen = _in_a_terminal("status", str(repo), columns=60)
+    screen = _in_a_terminal("status", str(fresh), columns=60)
     rows = [line for line in screen.splitlines() if line.startswith("│")]
     assert rows and all(len(line) <= 60 and line.rstrip().endswith("│") for line in rows), screen
     details = "".join(line.split("│")[4].strip() for line in rows)
@@ -180,12 +178,8 @@ def test_status_in_a_very_narrow_terminal_folds_paths_instead_of_cropping_the_ta
         assert path in details, screen
 
 
-def test_check_statistics_in_a_narrow_terminal_folds_names_instead_of_cutting_them(migrated):
-    root, _, _ = migrated
-    repo = root.parent / "fresh"
-    if not repo.exists():
-        make_repo(repo)
-    screen = _in_a_terminal("check", str(repo), "--statistics", columns=60)
+def test_check_statistics_in_a_narrow_terminal_folds_names_instead_of_cutting_them(fresh):
+    screen = _in_a_terminal("check", str(fresh), "--statistics", columns=60)
     assert "…" not in screen, screen
     assert all(len(line) <= 60 for line in screen.splitlines()), screen
     assert "stale name(s)" in screen

@@ -14,37 +14,36 @@ from pathlib import Path
 from codemods.core.recipe import parse_recipe
 from tests.codemod_harness import dedent, run_codemod, write_tree
 
-RECIPE = parse_recipe(
-    dedent(
-        """
-        [plan]
-        name = "bindings"
-        main_file = "main.py"
+RECIPE_TOML = dedent(
+    """
+    [plan]
+    name = "bindings"
+    main_file = "main.py"
 
-        [[tasks]]
-        id = "4"
-        codemod = "rename_collators"
+    [[tasks]]
+    id = "4"
+    codemod = "rename_collators"
 
-        [[renames]]
-        old = "old"
-        new = "new"
+    [[renames]]
+    old = "old"
+    new = "new"
 
-        [[renames]]
-        old = "replace"
-        new = "new_var"
+    [[renames]]
+    old = "replace"
+    new = "new_var"
 
-        [[renames]]
-        old = "sep"
-        new = "separator"
+    [[renames]]
+    old = "sep"
+    new = "separator"
 
-        [rename_policy]
-        comments = false
-        strings = false
-        substring_identifiers = "keep"
-        documents = []
-        """
-    )
+    [rename_policy]
+    comments = false
+    strings = false
+    substring_identifiers = "keep"
+    documents = []
+    """
 )
+RECIPE = parse_recipe(RECIPE_TOML)
 
 
 def migrate(tmp_path: Path, files: dict[str, str]) -> dict[str, str]:
@@ -291,27 +290,7 @@ def test_a_local_of_the_new_name_would_capture_the_renamed_global_so_the_rename_
 
 def test_a_format_field_and_the_keyword_that_fills_it_are_renamed_together(tmp_path):
     """`"{old}".format(old=1)`: the string's field was renamed and the keyword kept, a KeyError at run time."""
-    recipe = parse_recipe(
-        dedent(
-            """
-            [plan]
-            name = "format"
-            main_file = "main.py"
-
-            [[tasks]]
-            id = "4"
-            codemod = "rename_collators"
-
-            [[renames]]
-            old = "old"
-            new = "new"
-
-            [rename_policy]
-            strings = true
-            documents = []
-            """
-        )
-    )
+    recipe = parse_recipe(RECIPE_TOML.replace("strings = false", "strings = true"))
     before = 'old = 3\nprint("{old} {x}".format(old=1, x=2), "{old!r}".format(old=old), dict(old=1))\n'
     changed, _ = run_codemod(tmp_path / "before", "rename_collators", {"main.py": before}, recipe=recipe)
     after = changed["main.py"]
