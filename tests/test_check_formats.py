@@ -283,3 +283,15 @@ def test_keywords_of_calls_are_warnings_named_as_such(tmp_path: Path):
     text = console.export_text()
     assert "k.py  1 stale name; 2 keywords\n" in text
     assert "; 2 keywords (warnings: each names a parameter of what it calls; a library's keeps its name)" in text
+
+
+def test_a_keyword_that_a_string_of_the_same_code_names_stays_an_error(tmp_path: Path):
+    """`kwargs["collate_fn_v3"]` is renamed with the strings while `f(collate_fn_v3=...)` is kept: a KeyError
+    that check must not pass, before apply (the old name in the string) or after it (the new one)."""
+    before = 'def f(**kwargs):\n    return kwargs["collate_fn_v3"]\n\n\nf(collate_fn_v3=3)\n'
+    after = before.replace('kwargs["collate_fn_v3"]', 'kwargs["collate_fn_v2"]')
+    for name, text in (("before.py", before), ("after.py", after)):
+        (tmp_path / name).write_text(text)
+    result = find_stale(tmp_path, load_recipe(), jobs=1)
+    keywords = {(f.path.rsplit("/", 1)[-1], f.kind, f.severity) for f in result.findings if f.line == 5}
+    assert keywords == {("before.py", "name", "error"), ("after.py", "name", "error")}

@@ -153,3 +153,13 @@ def test_a_keyword_of_the_notebooks_own_function_follows_its_renamed_parameter(t
     assert warned == ["cell 2: the keyword collate_fn_fixed_1= keeps its name: the parameter it passes keeps the old name"]
     result = find_stale(tmp_path, RECIPE)
     assert result.exit_code == 0 and [(f.kind, f.severity) for f in result.findings] == [("keyword", "warning")]
+
+
+def test_a_format_field_and_its_keyword_follow_together_in_a_cell(tmp_path: Path):
+    (tmp_path / "fmt.ipynb").write_text(notebook([
+        code("%matplotlib inline\nprint('{collate_fn_v3}'.format(collate_fn_v3=5))\n", id="a"),
+    ]), encoding="utf-8")
+    migrate(tmp_path)
+    cells = json.loads((tmp_path / "fmt.ipynb").read_text(encoding="utf-8"))["cells"]
+    assert "".join(cells[0]["source"]) == "%matplotlib inline\nprint('{collate_fn_v2}'.format(collate_fn_v2=5))\n"
+    assert find_stale(tmp_path, RECIPE).findings == []

@@ -281,8 +281,11 @@ def test_a_library_import_and_a_module_name_keep_their_label(tmp_path):
         "OUT = (inception_v3, tvm.inception_v3, metrics_module.score_v3(), score_v3())\n",
         encoding="utf-8",
     )
+    (root / "src" / "pkg_v3").mkdir()
+    (root / "src" / "pkg_v3" / "__init__.py").write_text("X = 1\n", encoding="utf-8")
+    (root / "src" / "use.py").write_text("from src.pkg_v3 import X\n\nprint(X)\n", encoding="utf-8")
     found = {r.old for r in load_recipe(None, root).relabelled}
-    assert "score_v3" in found and not found & {"inception_v3", "metrics_v3"}
+    assert "score_v3" in found and not found & {"inception_v3", "metrics_v3", "pkg_v3"}
     after = migrated_files(root)
     assert after["src/ext.py"].splitlines()[1:5] == [
         "from torchvision.models import inception_v3", "", "from src import metrics_v3 as metrics_module",

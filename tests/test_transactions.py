@@ -419,3 +419,16 @@ def test_a_link_out_of_root_to_code_with_old_names_fails_check_and_is_named_by_a
     assert "[task links] src/utils/debug.py  a symbolic link to" in planned.stdout, planned.stdout
     verified = run_refactor("verify", root, "--no-smoke")
     assert verified.returncode != 0 and "outside ROOT" in verified.stdout + verified.stderr
+
+
+
+def test_a_linked_directory_out_of_root_with_old_names_fails_check_too(pristine, tmp_path):
+    root = fresh_copy(pristine, tmp_path / "repo")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "ext.py").write_text("from src.data.collators import collate_fn_fixed_1\n", encoding="utf-8")
+    (root / "src" / "extdir").symlink_to(outside)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "linked directory")
+    checked = run_refactor("check", root, "-q")
+    assert checked.returncode == 2 and f"src/extdir: a symbolic link to {outside}, outside ROOT" in checked.stderr

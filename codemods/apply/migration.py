@@ -17,6 +17,7 @@ from codemods.apply.engines.stack_fit import StackProbeError, fit_recipe, fitted
 from codemods.apply.locations import in_user_lines
 from codemods.apply.session import Context, Refusal
 from codemods.apply.tense import as_planned
+from codemods.core.links import links_out_holding
 from codemods.core.recipe import Recipe, RecipeError, Task
 from codemods.core.relabel import with_relabelled
 from codemods.core.workspace import FileChange, Workspace
@@ -185,7 +186,7 @@ def _plan(
 def _warn_of_links_out(context: Context) -> None:
     """A link out of ROOT to code holding old names is left as it is: say so, or that code breaks unseen."""
     needles = tuple(name.encode() for name in context.recipe.old_names)
-    for relative, target in sorted(context.workspace.links_out_holding(needles).items()):
+    for relative, target in sorted(links_out_holding(context.workspace, needles).items()):
         context.report.warn(
             "links",
             f"a symbolic link to {target}, outside ROOT, which holds old names: it is not migrated (refactor does "

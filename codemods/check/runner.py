@@ -23,6 +23,7 @@ from codemods.check.findings import CheckError, CheckResult, Finding
 from codemods.check.scan import _Outcome, _Scanner
 from codemods.core.git_grep import GitGrep
 from codemods.core.kinds import NOTEBOOK_OUTPUT, UNPARSED_TEXT
+from codemods.core.links import links_out_holding
 from codemods.core.recipe import Recipe
 from codemods.core.relabel import literals as relabel_literals
 from codemods.core.relabel import with_relabelled
@@ -144,7 +145,7 @@ def find_stale(
     errors += [
         f"{scanner.display(r)}: a symbolic link to {target}, outside ROOT, which holds old names; refactor neither "
         "reads nor writes through links: replace the link with the file, or migrate that file where it lies"
-        for r, target in sorted(workspace.links_out_holding(scanner.needles).items())
+        for r, target in sorted(links_out_holding(workspace, scanner.needles).items())
     ]
 
     if classifier is not None and to_scan:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codemods.core.ipython import mask_magics
+from codemods.core.keywords import keywords_feeding_strings
 from codemods.core.kinds import (
     IDENTIFIER_CONTAINING,
     MARKDOWN_CELL,
@@ -256,7 +257,7 @@ def python(text: str, names: Names, recipe: Recipe, *, cell: bool = False) -> Py
             for occurrence in found:
                 occurrence.kind, occurrence.prose = UNPARSED_TEXT, None
             return PythonScan(_finish(found, lines, None, names.prose_only), parsed, problem)
-    return PythonScan(_finish(found, lines, recipe.rename_policy, names.prose_only), parsed)
+    return PythonScan(keywords_feeding_strings(text, _finish(found, lines, recipe.rename_policy, names.prose_only)), parsed)
 
 
 def prose(text: str, names: Names, recipe: Recipe, kind: str = MARKDOWN_CELL) -> list[Occurrence]:

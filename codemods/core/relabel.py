@@ -76,6 +76,9 @@ def not_the_users(workspace: Workspace, texts: list[tuple[str, str]], names: set
         except (SyntaxError, ValueError, RecursionError):
             continue
         for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                # A module's own name (from src.mod_v3 import x, from .pkg_v3 import y) is a file's name.
+                kept.update(part for part in (node.module or "").split(".") if part in names)
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 local = _local_module(workspace, relative, node.module)
                 for alias in node.names:

@@ -189,6 +189,8 @@ class Workspace:
         tracked: dict[str, None] = {}
         untracked = []
         for path, mode in self._git_listing():
+            if mode == "120000" and os.path.isdir(os.path.join(self.directory, path)):  # it may hold code
+                self._note_symlink(path, os.path.join(self.directory, path))
             if not path.endswith(suffixes):
                 continue
             if mode is None:
@@ -223,27 +225,6 @@ class Workspace:
         finally:
             if directory_fd is not None:
                 os.close(directory_fd)
-
-    def links_out_holding(self, needles: tuple[bytes, ...]) -> dict[str, str]:
-        """Of the links ``files()`` skipped, those leading out of ROOT to a file holding one of ``needles``.
-
-        Nothing reads or writes through them, so code they stand for would keep old names unseen:
-        ``{relative: target}``, for the caller to refuse or report.
-        """
-        found = {}
-        top = os.path.realpath(self.directory)
-        for relative in self.skipped_symlinks:
-            target = os.path.realpath(os.path.join(self.directory, relative))
-            if os.path.commonpath([target, top]) == top or not os.path.isfile(target):
-                continue
-            try:
-                with open(target, "rb") as handle:
-                    data = handle.read()
-            except OSError:
-                continue
-            if any(needle in data for needle in needles):
-                found[relative] = target
-        return found
 
     def _note_symlink(self, relative: str, full: str) -> None:
         target = os.path.realpath(full)
@@ -396,3 +377,4 @@ def read_bytes_at(directory_fd: int | None, relative: str, directory: str = "") 
     finally:
         os.close(descriptor)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+

@@ -42,6 +42,7 @@ from codemods.apply.engines.clashes import refuse_captures, refuse_rename_clashe
 from codemods.apply.engines.lines import first_lines
 from codemods.apply.engines.rename_locals import (
     callee_name,
+    formats_field,
     keyword_callees,
     keyword_pattern,
     renamable_locals,
@@ -307,7 +308,7 @@ class RenameSymbols(cst.CSTTransformer):
         call = self._parent(2)
         if not isinstance(call, cst.Call):
             return False
-        if self.policy.strings and _formats_field(call, node.value):
+        if self.policy.strings and formats_field(call, node.value):
             return True  # the string's {old} field is renamed with the strings: its keyword follows
         return node.value in self.keywords and callee_name(call) in self.keywords[node.value]
 
@@ -320,17 +321,6 @@ class RenameSymbols(cst.CSTTransformer):
         parent = self._parent()
         if name == self.legacy_name and isinstance(parent, cst.Call) and parent.func is node:
             self.legacy_calls.append((self.stack[1], node))
-
-
-def _formats_field(call: cst.Call, name: str) -> bool:
-    """``"... {name} ...".format(name=...)``: a literal's replacement field that the keyword fills."""
-    func = call.func
-    if not (isinstance(func, cst.Attribute) and func.attr.value == "format"):
-        return False
-    if not isinstance(func.value, (cst.SimpleString, cst.ConcatenatedString)):
-        return False
-    text = func.value.evaluated_value
-    return isinstance(text, str) and re.search(r"\{" + re.escape(name) + r"(?=[}!:.\[])", text) is not None
 
 
 def _is_dunder_all(node: cst.CSTNode | None) -> bool:

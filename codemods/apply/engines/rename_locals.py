@@ -110,7 +110,7 @@ def _keyword_callees(context: Context, old: str) -> frozenset[str]:
                     return frozenset()
                 owners |= found.names
         for path in callers:
-            calls = _KeywordCalls(old)
+            calls = _KeywordCalls(old, context.recipe.rename_policy.strings)
             context.parse(path).visit(calls)
             if any(callee not in owners for callee in calls.callees):
                 return frozenset()
@@ -149,17 +149,22 @@ class _ParameterOwners(cst.CSTVisitor):
 
 
 class _KeywordCalls(cst.CSTVisitor):
-    """The callee of every call that passes ``old=`` (None when it is not a plain name or attribute)."""
+    """The callee of every call that passes ``old=`` (None when it is not a plain name or attribute).
 
-    def __init__(self, old: str):
+    Not ``"{old}".format(old=...)``: that keyword follows the string's field, renamed with the strings.
+    """
+
+    def __init__(self, old: str, strings_renamed: bool):
         super().__init__()
-        self.old = old
+        self.old, self.strings_renamed = old, strings_renamed
         self.callees: list[str | None] = []
         self.keywords: list[cst.Name] = []  # the keyword of each call, beside its callee
 
     def visit_Call(self, node: cst.Call) -> None:
         for arg in node.args:
-            if arg.keyword is not None and arg.keyword.value == self.old:
+            if arg.keyword is not None and arg.keyword.value == self.old and not (
+                self.strings_renamed and formats_field(node, self.old)
+            ):
                 self.callees.append(callee_name(node))
                 self.keywords.append(arg.keyword)
 
@@ -205,13 +210,24 @@ def kept_keywords(
     kept: dict[tuple[int, int], str] = {}
     for old in passed:
         owners = keyword_callees(context, old) | (local_owners or {}).get(old, set())
-        calls = _KeywordCalls(old)
+        calls = _KeywordCalls(old, context.recipe.rename_policy.strings)
         wrapper.module.visit(calls)
         for callee, keyword in zip(calls.callees, calls.keywords, strict=True):
             if callee not in owners:
                 start = positions[keyword].start
                 kept[(start.line, start.column)] = old
     return kept
+
+
+def formats_field(call: cst.Call, name: str) -> bool:
+    """``"... {name} ...".format(name=...)``: a literal's replacement field that the keyword fills."""
+    func = call.func
+    if not (isinstance(func, cst.Attribute) and func.attr.value == "format"):
+        return False
+    if not isinstance(func.value, (cst.SimpleString, cst.ConcatenatedString)):
+        return False
+    text = func.value.evaluated_value
+    return isinstance(text, str) and re.search(r"\{" + re.escape(name) + r"(?=[}!:.\[])", text) is not None
 
 
 def callee_name(call: cst.Call) -> str | None:
