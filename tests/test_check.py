@@ -99,7 +99,7 @@ collate_fn_fixed_fixed1.debug = True
 first, create_sft_config = pair
 trainer = Trainer(data_collator=collate_fn_fixed_3)
 report(collate_fn_fixed_fixed1, dataset)
-options = dict(collate_fn_fixed_1=None)
+options = dict(collate_fn_fixed_fixed1=None)
 COLLATORS = {"v1": collate_fn_fixed_1}
 status = "✅ collate_fn_fixed_1 ready"
 print(f"[collate_fn_fixed_3] step {create_sft_config.__name__}")
@@ -138,7 +138,7 @@ KINDS_EXPECTED = [
     ("first, create_sft_config", "create_sft_config", "assignment target"),
     ("data_collator=collate_fn_fixed_3)", "collate_fn_fixed_3", "keyword argument value"),
     ("report(", "collate_fn_fixed_fixed1", "positional argument"),
-    ("options = dict(", "collate_fn_fixed_1", "keyword"),
+    ("options = dict(", "collate_fn_fixed_fixed1", "keyword"),
     ("COLLATORS", "collate_fn_fixed_1", "name"),
     ("status =", "collate_fn_fixed_1", "string"),
     ('print(f"', "collate_fn_fixed_3", "f-string"),

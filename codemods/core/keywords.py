@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from codemods.core.kinds import KEYWORD, NAME
+from codemods.core.kinds import F_STRING, KEYWORD, NAME, STRING
 
 if TYPE_CHECKING:
     from codemods.core.occurrences import Occurrence
@@ -27,7 +27,7 @@ def keywords_feeding_strings(text: str, found: list[Occurrence]) -> list[Occurre
     keywords = [o for o in found if o.kind == KEYWORD]
     if not keywords:
         return found
-    in_strings = {o.old for o in found if o.prose in ("string", "token") and not o.substring}
+    in_strings = {o.old for o in found if o.kind in (STRING, F_STRING) and not o.substring}
     for occurrence in keywords:
         quoted = rf"[\"'][^\"'\n]*(?<![\w]){re.escape(occurrence.suggestion)}(?![\w])"
         if occurrence.old in in_strings or re.search(quoted, text):
