@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from codemods.apply.migration import TaskState, task_states
 from codemods.cli import app
 from codemods.core.recipe import RecipeError, load_recipe
-from codemods.verify.checks import check_stale_names
+from codemods.verify.stale import check_stale_names
 from tests.test_variant_repos import MAIN, PAIRED, copy_target
 
 runner = CliRunner()

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from codemods.core.recipe import load_recipe
 from codemods.verify.before import BeforeError, before_files, materialised
 from codemods.verify.behaviour import check_config_behaviour
-from codemods.verify.checks import check_stale_names
 from codemods.verify.health import check_code_health
+from codemods.verify.stale import check_stale_names
 from tests.test_config_function import plan_function
 
 TARGET_REPO = Path(__file__).resolve().parent.parent / "target_repo"

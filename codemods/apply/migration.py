@@ -17,7 +17,7 @@ from codemods.apply.engines.stack_fit import StackProbeError, fit_recipe, fitted
 from codemods.apply.locations import in_user_lines
 from codemods.apply.session import Context, Refusal
 from codemods.apply.tense import as_planned
-from codemods.core.links import links_out_holding
+from codemods.core.links import LINK_OUT, links_out_holding
 from codemods.core.recipe import Recipe, RecipeError, Task
 from codemods.core.relabel import with_relabelled
 from codemods.core.workspace import FileChange, Workspace
@@ -189,9 +189,8 @@ def _warn_of_links_out(context: Context) -> None:
     for relative, target in sorted(links_out_holding(context.workspace, needles).items()):
         context.report.warn(
             "links",
-            f"a symbolic link to {target}, outside ROOT, which holds old names: it is not migrated (refactor does "
-            "not write through links), and check fails until it is. Replace the link with the file, or migrate "
-            "that file where it lies",
+            f"{LINK_OUT.format(target=target)}: it is not migrated, and check fails until it is. Replace the link "
+            "with the file, or migrate that file where it lies",
             relative,
         )
 

@@ -283,20 +283,21 @@ def _file_count(findings: list[Finding]) -> str:
     """``3 stale names``, ``2 stale names; 5 in stored outputs`` or ``5 in stored outputs (warnings)``."""
     errors = sum(1 for finding in findings if finding.severity == "error")
     parts = [f"{errors} stale name{'s' if errors != 1 else ''}"] if errors else []
-    parts += [f"{count} {what.replace(' notebook', '')}" for what, (count, _) in _warnings(findings).items()]
+    parts += [f"{count} {in_file}" for count, _, in_file, _ in _warnings(findings)]
     return "; ".join(parts) + ("" if errors else " (warnings)")
 
 
-def _warnings(findings: list[Finding]) -> dict[str, tuple[int, str]]:
-    """The warnings by what they are: ``{"in stored notebook outputs": (5, what to do), ...}``."""
+def _warnings(findings: list[Finding]) -> list[tuple[int, str, str, str]]:
+    """The warnings by what they are: (count, as the summary says it, as a file's header does, what to do)."""
     counts = Counter(finding.kind for finding in findings if finding.severity != "error")
-    found = {}
+    found = []
     if counts[NOTEBOOK_OUTPUT]:
-        found["in stored notebook outputs"] = (counts[NOTEBOOK_OUTPUT], "clear them or re-run the notebook")
+        found.append((counts[NOTEBOOK_OUTPUT], "in stored notebook outputs", "in stored outputs",
+                      "clear them or re-run the notebook"))
     if counts[KEYWORD]:
-        found["keyword" + ("s" if counts[KEYWORD] != 1 else "")] = (
-            counts[KEYWORD], "each names a parameter of what it calls; a library's keeps its name"
-        )
+        keywords = "keyword" + ("s" if counts[KEYWORD] != 1 else "")
+        found.append((counts[KEYWORD], keywords, keywords,
+                      "each names a parameter of what it calls; a library's keeps its name"))
     return found
 
 
@@ -324,7 +325,7 @@ def render_text(result: CheckResult, console: Console) -> None:
         console.print(f"[red]error:[/] {plain(error)}")
     files = len({finding.path for finding in result.failures})  # a notebook with stale outputs only fails nothing
     scanned = f"{result.files_scanned} file{'s' if result.files_scanned != 1 else ''} checked"
-    stored = "".join(f"; {count} {what} (warnings: {why})" for what, (count, why) in _warnings(result.findings).items())
+    stored = "".join(f"; {count} {what} (warnings: {why})" for count, what, _, why in _warnings(result.findings))
     if result.failures:
         console.print(
             f"[bold red]✗ {len(result.failures)} stale name{'s' if len(result.failures) != 1 else ''}[/] "

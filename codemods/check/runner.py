@@ -23,7 +23,7 @@ from codemods.check.findings import CheckError, CheckResult, Finding
 from codemods.check.scan import _Outcome, _Scanner
 from codemods.core.git_grep import GitGrep
 from codemods.core.kinds import NOTEBOOK_OUTPUT, UNPARSED_TEXT
-from codemods.core.links import links_out_holding
+from codemods.core.links import LINK_OUT, links_out_holding
 from codemods.core.recipe import Recipe
 from codemods.core.relabel import literals as relabel_literals
 from codemods.core.relabel import with_relabelled
@@ -143,9 +143,8 @@ def find_stale(
     notes += [f"{scanner.display(r)}: skipped, {why}" for r, why in sorted(workspace.skipped_symlinks.items())]
     errors = [f"{scanner.display(r)}: cannot list: {why}" for r, why in sorted(workspace.unlistable.items())]
     errors += [
-        f"{scanner.display(r)}: a symbolic link to {target}, outside ROOT, which holds old names; refactor neither "
-        "reads nor writes through links: replace the link with the file, or migrate that file where it lies"
-        for r, target in sorted(links_out_holding(workspace, scanner.needles).items())
+        f"{scanner.display(r)}: {LINK_OUT.format(target=target)}: replace the link with the file, or migrate that "
+        "file where it lies" for r, target in sorted(links_out_holding(workspace, scanner.needles).items())
     ]
 
     if classifier is not None and to_scan:

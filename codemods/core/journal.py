@@ -341,7 +341,8 @@ def undo(root: Path, force: bool = False) -> UndoResult:
         raise JournalError(f"nothing to undo under {root}: no applied migration is recorded")
     workspace = Workspace(root)
     entries = read_record(journal)["files"]
-    edited_since = [entry["path"] + _edit(workspace, entry) for entry in entries if _edit(workspace, entry) is not None]
+    edits = {entry["path"]: _edit(workspace, entry) for entry in entries}
+    edited_since = [path + edit for path, edit in edits.items() if edit is not None]
     if edited_since and not force:
         raise JournalError(
             "these files changed after the migration; undo would overwrite that work "

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+from codemods.core.preflight import SOURCE_SUFFIXES
 from codemods.core.workspace import Workspace
 
-SUFFIXES = (".py", ".ipynb")
+# Said by check (an error) and apply (a warning), each with its own end.
+LINK_OUT = "a symbolic link to {target}, outside ROOT, which holds old names; refactor neither reads nor writes through links"
 
 
 def links_out_holding(workspace: Workspace, needles: tuple[bytes, ...]) -> dict[str, str]:
@@ -31,12 +33,12 @@ def _code_at(target: str, budget: int = 5000) -> Iterator[str]:
     """A linked code file, or the code files of a linked directory, looking at ``budget`` entries at most
     (a link to a dataset must not cost a walk through millions of images)."""
     if os.path.isfile(target):
-        if target.endswith(SUFFIXES):
+        if target.endswith(SOURCE_SUFFIXES):
             yield target
         return
     for directory, subdirectories, files in os.walk(target):
         budget -= len(files) + len(subdirectories)
-        yield from (os.path.join(directory, name) for name in files if name.endswith(SUFFIXES))
+        yield from (os.path.join(directory, name) for name in files if name.endswith(SOURCE_SUFFIXES))
         if budget <= 0:
             return
 

@@ -79,11 +79,11 @@ def not_the_users(workspace: Workspace, texts: list[tuple[str, str]], names: set
             if isinstance(node, ast.ImportFrom):
                 # A module's own name (from src.mod_v3 import x, from .pkg_v3 import y) is a file's name.
                 kept.update(part for part in (node.module or "").split(".") if part in names)
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                local = _local_module(workspace, relative, node.module)
-                for alias in node.names:
-                    if alias.name in names and (local is None or _is_module(local / alias.name)):
-                        kept.add(alias.name)
+                if node.level == 0 and node.module:
+                    local = _local_module(workspace, relative, node.module)
+                    for alias in node.names:
+                        if alias.name in names and (local is None or _is_module(local / alias.name)):
+                            kept.add(alias.name)
             elif isinstance(node, ast.Import):
                 kept.update(part for alias in node.names for part in alias.name.split(".") if part in names)
     return kept

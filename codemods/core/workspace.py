@@ -377,4 +377,3 @@ def read_bytes_at(directory_fd: int | None, relative: str, directory: str = "") 
     finally:
         os.close(descriptor)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-

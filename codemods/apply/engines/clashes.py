@@ -83,8 +83,8 @@ def refuse_captures(context: Context, task_id: str, path: str, module: cst.Modul
     """Refuse a rename that would make a reference read a local of the new name instead of the renamed global."""
     if not resolution.captured:
         return
-    reference, local = min(resolution.captured, key=lambda pair: first_lines(module, [pair[0]])[pair[0]])
-    lines = first_lines(module, [reference, local])
+    lines = first_lines(module, [name for pair in resolution.captured for name in pair])
+    reference, local = min(resolution.captured, key=lambda pair: lines[pair[0]])
     raise Refusal(
         task_id,
         f"renaming {reference.value} to {local.value} would change what line {lines[reference]} reads: "

@@ -113,7 +113,7 @@ class AddImportedNames(cst.CSTTransformer):
 
     def __init__(self, modules: set[str], names: Sequence[str], module: cst.Module):
         super().__init__()
-        self.modules = modules  # the relative and the absolute spelling
+        # ``modules``: the relative and the absolute spelling.
         statements = [node for node in _module_imports_from(module) if _import_source(node) in modules]
         # Bound by any of them: a second statement must not import a name again (a redefinition).
         present = {alias.evaluated_alias or alias.evaluated_name for node in statements for alias in node.names}

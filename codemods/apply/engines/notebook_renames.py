@@ -87,7 +87,7 @@ def rename_in_notebook(
         else:
             by_cell.setdefault(occurrence.cell, []).append(occurrence)
     counts: Counter[str] = Counter()
-    code = ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))
+    code = [occurrences.text_field(c.get("source", ""), ())[0]
             for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
     owners = parameter_owners_in(code, {o.old for o in scan.occurrences if not o.substring})
     for index, found in by_cell.items():

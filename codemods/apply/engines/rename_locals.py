@@ -169,10 +169,13 @@ class _KeywordCalls(cst.CSTVisitor):
                 self.keywords.append(arg.keyword)
 
 
-def parameter_owners_in(sources: Iterable[str], olds: Iterable[str]) -> dict[str, set[str]]:
-    """What the functions of these sources (a notebook's code cells) with a parameter ``old`` are called, by old."""
+def parameter_owners_in(sources: list[str], olds: Iterable[str]) -> dict[str, set[str]]:
+    """What the functions of these sources (a notebook's code cells) with a parameter ``old`` are called, by old.
+
+    Only for an old name some source passes by keyword: otherwise no cell is parsed for it.
+    """
     found: dict[str, set[str]] = {}
-    olds = set(olds)
+    olds = {old for old in olds if any(old in source and keyword_pattern(old).search(source) for source in sources)}
     for source in sources:
         present = [old for old in olds if old in source]
         if not present:
